@@ -1,0 +1,259 @@
+"""DialogSum in one fixed schema, the lab's prompts, and tokenisation.
+
+Every source (the Hub, a folder, a file, the shipped sample) ends up as a
+`DatasetDict` of rows with `id`, `dialogue`, `summary`, `references`, `topic`.
+The Hub/CSV test split repeats a dialogue once per reference summary and the
+original JSONL keeps `summary1..3` on one row; both fold into one row whose
+`references` lists every human summary, so each dialogue is scored once.
+"""
+
+import csv
+import json
+import logging
+import re
+from collections.abc import Iterable
+from pathlib import Path
+
+from datasets import Dataset, DatasetDict, concatenate_datasets
+from transformers import DataCollatorForSeq2Seq, PreTrainedTokenizerBase
+
+from dialogsum_lab.errors import UserError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SOURCE = "knkarthick/dialogsum"
+SAMPLE_SOURCE = "sample"
+SAMPLE_DIR = Path(__file__).resolve().parents[2] / "data" / "sample"
+# The lab's exact instruction; T5's tokenizer drops the newlines, so they are cosmetic.
+PROMPT_TEMPLATE = "Summarize the following conversation.\n\n{dialogue}\n\nSummary: "
+TOPIC_TEMPLATE = "What is the topic of this conversation?\n\n{dialogue}\n\nTopic: "
+# task name -> (prompt template, column holding the target text or texts)
+TASKS = {"summary": (PROMPT_TEMPLATE, "references"), "topic": (TOPIC_TEMPLATE, "topic")}
+SPLIT_NAMES = {"train": "train", "dev": "validation", "val": "validation", "valid": "validation",
+               "validation": "validation", "test": "test"}
+UNNAMED_SPLIT = "data"  # key of a single file whose name names no split: it serves any split
+FILE_TYPES = (".jsonl", ".json", ".csv")
+COLUMNS = ("id", "dialogue", "summary", "references", "topic")
+
+
+def load_dialogsum(source: str = DEFAULT_SOURCE, skip_invalid: bool = False) -> DatasetDict:
+    """Load DialogSum from the Hub id, a local folder or file, or `sample`.
+
+    A folder holds one file per split, named by the split (`train.csv`,
+    `dialogsum.dev.jsonl`, ...). A single file is one split: the one its name
+    says, or, if its name says none, whichever split is asked for (see
+    `select_split`). Rows with an empty dialogue or summary are an error unless
+    `skip_invalid`, which drops them and logs how many.
+    """
+    if source == SAMPLE_SOURCE:
+        return _load_local(SAMPLE_DIR, skip_invalid)
+    path = Path(source).expanduser()
+    if path.exists():
+        return _load_local(path, skip_invalid)
+    if path.suffix in FILE_TYPES or source.startswith((".", "/", "~")) or source.count("/") != 1:
+        raise UserError(f"data source '{source}' does not exist. Pass an existing file or folder, "
+                        f"'{SAMPLE_SOURCE}' for the shipped sample, or a Hub id such as {DEFAULT_SOURCE}.")
+    return _load_hub(source, skip_invalid)
+
+
+def select_split(data: DatasetDict, split: str) -> Dataset:
+    """Return one split, with an error naming the splits that do exist."""
+    if split in data:
+        return data[split]
+    if list(data) == [UNNAMED_SPLIT]:
+        return data[UNNAMED_SPLIT]
+    raise UserError(f"split '{split}' is not in this data (it has: {', '.join(data)}). "
+                    f"Pass --split with one of those.")
+
+
+def _load_hub(source: str, skip_invalid: bool) -> DatasetDict:
+    from datasets import load_dataset
+
+    try:
+        hub = load_dataset(source)
+    except Exception as err:  # offline, unknown id, auth: all end the same way for the user
+        raise UserError(f"could not load dataset '{source}' from the Hugging Face Hub ({type(err).__name__}: "
+                        f"{str(err)[:200]}). Offline? Pass a local file or folder with --data, or --data sample."
+                        ) from err
+    return DatasetDict({
+        SPLIT_NAMES.get(name, name): _to_dataset(_normalise(
+            ((i + 2, row) for i, row in enumerate(split)), f"{source}[{name}]", skip_invalid))
+        for name, split in hub.items()})
+
+
+def _load_local(path: Path, skip_invalid: bool) -> DatasetDict:
+    files = _split_files(path) if path.is_dir() else {_split_of(path) or UNNAMED_SPLIT: path}
+    return DatasetDict({split: _to_dataset(_normalise(_read_rows(file), str(file), skip_invalid))
+                        for split, file in files.items()})
+
+
+def _split_of(path: Path) -> str | None:
+    """The split a file name names: `dialogsum.dev.jsonl` -> validation, `train.csv` -> train."""
+    words = re.split(r"[._\-\s]+", path.name.lower())
+    return next((SPLIT_NAMES[w] for w in words if w in SPLIT_NAMES), None)
+
+
+def _split_files(folder: Path) -> dict[str, Path]:
+    files: dict[str, Path] = {}
+    for file in sorted(folder.iterdir()):
+        split = _split_of(file)
+        if file.suffix not in FILE_TYPES or split is None:
+            continue
+        if split in files:
+            raise UserError(f"{folder} has two files for the {split} split ({files[split].name}, {file.name}). "
+                            "Keep one, or pass the file you want with --data.")
+        files[split] = file
+    if not files:
+        raise UserError(f"{folder} has no data files named by split (train/dev/validation/test with "
+                        f"{'/'.join(FILE_TYPES)}). Rename them, or pass a single file with --data.")
+    return files
+
+
+def _read_rows(path: Path) -> list[tuple[int, dict]]:
+    """(line number, row) pairs from a JSONL, JSON or CSV file, with errors that name file and line."""
+    if path.suffix not in FILE_TYPES:
+        raise UserError(f"{path}: unsupported file type '{path.suffix}'. Use JSON Lines (.jsonl), JSON or CSV.")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise UserError(f"{path}: cannot read the file ({err}). Check the path, its permissions and that it "
+                        "is UTF-8 text.") from err
+    if path.suffix == ".csv":
+        rows = csv.DictReader(text.splitlines())
+        return [(i + 2, row) for i, row in enumerate(rows)]  # line 1 is the header
+    if path.suffix == ".json" and text.lstrip().startswith("["):
+        try:
+            return [(i + 1, row) for i, row in enumerate(json.loads(text))]
+        except json.JSONDecodeError as err:
+            raise UserError(f"{path}: not valid JSON ({err}). Fix the file or save it as JSON Lines.") from err
+    rows = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise UserError(f"{path}, line {number}: malformed JSON ({err.msg}). Each line must be one "
+                            "JSON object; fix or delete that line.") from err
+        if not isinstance(row, dict):
+            raise UserError(f"{path}, line {number}: expected a JSON object, got {type(row).__name__}.")
+        rows.append((number, row))
+    return rows
+
+
+def _normalise(rows: Iterable[tuple[int, dict]], where: str, skip_invalid: bool) -> list[dict]:
+    """Map either DialogSum shape onto the fixed schema, then fold repeated dialogues."""
+    out, skipped = [], 0
+    for number, row in rows:
+        if "dialogue" not in row:
+            raise UserError(f"{where}: no 'dialogue' column (found: {', '.join(row) or 'none'}). "
+                            "Rename the column holding the conversation to 'dialogue'.")
+        references = _references(row)
+        if references is None:
+            raise UserError(f"{where}: no 'summary' or 'summary1' column (found: {', '.join(row)}). "
+                            "Rename the column holding the human summary to 'summary'.")
+        dialogue = (row["dialogue"] or "").strip()
+        problem = "empty dialogue" if not dialogue else "empty summary" if not references else None
+        if problem:
+            if not skip_invalid:
+                raise UserError(f"{where}, line {number}: {problem}. Fill it in or remove the row "
+                                "(--skip-invalid drops such rows and reports how many).")
+            skipped += 1
+            continue
+        topic = row.get("topic", row.get("topic1")) or ""
+        ident = row.get("id", row.get("fname")) or f"{Path(where).stem}_{number}"
+        out.append({"id": str(ident), "dialogue": dialogue, "summary": references[0],
+                    "references": references, "topic": str(topic).strip()})
+    if skipped:
+        log.warning("%s: skipped %d invalid row(s) (empty dialogue or summary) as --skip-invalid asks", where, skipped)
+    return _fold(out)
+
+
+def _references(row: dict) -> list[str] | None:
+    keys = ["summary"] if "summary" in row else sorted(k for k in row if re.fullmatch(r"summary\d+", k))
+    if not keys:
+        return None
+    return [str(row[k]).strip() for k in keys if row[k] is not None and str(row[k]).strip()]
+
+
+def _fold(rows: list[dict]) -> list[dict]:
+    """One row per distinct dialogue, in first-seen order, collecting every reference."""
+    folded: dict[str, dict] = {}
+    for row in rows:
+        key = " ".join(row["dialogue"].split())
+        if key not in folded:
+            folded[key] = row
+            continue
+        first = folded[key]
+        first["references"] += [r for r in row["references"] if r not in first["references"]]
+        first["id"] = _common_id(first["id"], row["id"])
+    return list(folded.values())
+
+
+def _common_id(a: str, b: str) -> str:
+    """`test_0_1` and `test_0_2` (the Hub's repeated test rows) fold to `test_0`."""
+    base_a, base_b = re.sub(r"_\d+$", "", a), re.sub(r"_\d+$", "", b)
+    return base_a if base_a == base_b else a
+
+
+def _to_dataset(rows: list[dict]) -> Dataset:
+    if not rows:
+        return Dataset.from_dict({c: [] for c in COLUMNS})
+    return Dataset.from_list(rows)
+
+
+def build_prompts(dataset: Dataset, task: str = "summary", template: str | None = None) -> Dataset:
+    """Training pairs (`prompt`, `target`, `task`) for `summary` or `topic`.
+
+    A dialogue with several human summaries gives one pair per summary, so
+    folding repeated dialogues never throws training targets away.
+    """
+    if task not in TASKS:
+        raise UserError(f"unknown task '{task}'. Choose one of: {', '.join(TASKS)}.")
+    default_template, target_column = TASKS[task]
+    template = template or default_template
+    if "{dialogue}" not in template:
+        raise UserError(f"prompt template {template!r} has no {{dialogue}} placeholder. Add one.")
+
+    def pairs(batch: dict) -> dict:
+        out: dict[str, list] = {"prompt": [], "target": [], "task": []}
+        for dialogue, targets in zip(batch["dialogue"], batch[target_column], strict=True):
+            for target in (targets if isinstance(targets, list) else [targets]):
+                out["prompt"].append(template.format(dialogue=dialogue))
+                out["target"].append(target)
+                out["task"].append(task)
+        return out
+
+    return dataset.map(pairs, batched=True, remove_columns=dataset.column_names)
+
+
+def build_multitask(dataset: Dataset, seed: int = 0, template: str | None = None) -> Dataset:
+    """Summaries and topics from the same dialogues, shuffled together (multi-task instruction tuning)."""
+    mixed = concatenate_datasets([build_prompts(dataset, "summary", template), build_prompts(dataset, "topic")])
+    return mixed.shuffle(seed=seed)
+
+
+def tokenize(dataset: Dataset, tokenizer: PreTrainedTokenizerBase, max_source_length: int = 512,
+             max_target_length: int = 128) -> Dataset:
+    """Token ids for `prompt` -> `target`, truncated but not padded: the collator pads each batch."""
+    def encode(batch: dict) -> dict:
+        features = tokenizer(batch["prompt"], max_length=max_source_length, truncation=True)
+        features["labels"] = tokenizer(text_target=batch["target"], max_length=max_target_length,
+                                       truncation=True)["input_ids"]
+        return features
+
+    return dataset.map(encode, batched=True, remove_columns=dataset.column_names, desc="Tokenising")
+
+
+def make_collator(tokenizer: PreTrainedTokenizerBase, model=None,
+                  pad_to_multiple_of: int | None = None) -> DataCollatorForSeq2Seq:
+    """Pad each batch to its own longest example; padded label positions are -100 so the loss skips them."""
+    return DataCollatorForSeq2Seq(tokenizer, model=model, label_pad_token_id=-100,
+                                  pad_to_multiple_of=pad_to_multiple_of)
+
+
+def references_for(dataset: Dataset, task: str = "summary") -> list[list[str]]:
+    """The human answers each example is scored against: every summary, or the one topic."""
+    if task not in TASKS:
+        raise UserError(f"unknown task '{task}'. Choose one of: {', '.join(TASKS)}.")
+    return [list(r) for r in dataset["references"]] if task == "summary" else [[t] for t in dataset["topic"]]

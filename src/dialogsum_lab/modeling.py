@@ -1,0 +1,176 @@
+"""Loading FLAN-T5 (or the offline tiny stand-in) with the right dtype and device.
+
+`tiny-random-t5` is a randomly initialised model with FLAN-T5's architecture
+(gated-GELU feed-forward, untied input/output embeddings, a SentencePiece-style
+Unigram tokenizer with T5's special tokens) at toy size. It is built from the
+shipped sample data and saved with `save_pretrained`, so it goes through the
+very same `from_pretrained(path)` code as `google/flan-t5-base`. Its scores
+mean nothing: it exists to run every step offline in seconds.
+"""
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import torch
+from transformers import AutoModelForSeq2SeqLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+
+from dialogsum_lab.errors import UserError
+
+DEFAULT_MODEL = "google/flan-t5-base"
+TINY_MODEL = "tiny-random-t5"
+TINY_MODEL_NOTE = ("tiny-random-t5 is a randomly initialised toy model: its summaries are gibberish and its "
+                   "ROUGE scores are meaningless. It only proves the pipeline runs; use google/flan-t5-base "
+                   "for real numbers.")
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+T5_FAMILY = ("t5", "mt5", "umt5")
+
+
+def cache_dir() -> Path:
+    """Where built artefacts (the tiny model) live: $DIALOGSUM_LAB_CACHE or ~/.cache/dialogsum-lab."""
+    return Path(os.environ.get("DIALOGSUM_LAB_CACHE", Path.home() / ".cache" / "dialogsum-lab"))
+
+
+def resolve_model_path(name_or_path: str) -> str:
+    """Map `tiny-random-t5` to its folder, building it on first use; pass anything else through."""
+    if name_or_path != TINY_MODEL:
+        return name_or_path
+    path = cache_dir() / TINY_MODEL
+    if not (path / "config.json").exists():
+        build_tiny_t5(path)
+    return str(path)
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError(f"device '{device}' asked for, but PyTorch sees no CUDA GPU. Use --device cpu or auto.")
+    return torch.device(device)
+
+
+def resolve_dtype(dtype: str, device: torch.device, model_type: str = "t5") -> torch.dtype:
+    """bf16 on CUDA GPUs that support it, fp32 elsewhere; fp16 is refused for T5."""
+    if dtype == "auto":
+        bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
+        return torch.bfloat16 if bf16 else torch.float32
+    if dtype not in DTYPES:
+        raise UserError(f"unknown dtype '{dtype}'. Choose auto, {', '.join(DTYPES)}.")
+    if dtype == "float16" and model_type in T5_FAMILY:
+        raise UserError("float16 is not safe for T5: its feed-forward activations exceed fp16's range (65504) and "
+                        "turn into inf/NaN. Use bfloat16 (Ampere or newer GPUs) or float32.")
+    return DTYPES[dtype]
+
+
+def load_tokenizer(name_or_path: str) -> PreTrainedTokenizerBase:
+    path = resolve_model_path(name_or_path)
+    try:
+        return AutoTokenizer.from_pretrained(path)
+    except (OSError, ValueError) as err:
+        raise _load_error(name_or_path, err) from err
+
+
+def load_model_and_tokenizer(name_or_path: str = DEFAULT_MODEL, dtype: str = "auto",
+                             device: str = "auto") -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """A fresh copy of the model in eval mode on `device`, and its tokenizer.
+
+    Always a fresh load: callers that wrap it with PEFT never touch a model
+    someone else still uses as the "original".
+    """
+    path = resolve_model_path(name_or_path)
+    target = resolve_device(device)
+    try:
+        from transformers import AutoConfig
+
+        model_type = AutoConfig.from_pretrained(path).model_type
+        model = AutoModelForSeq2SeqLM.from_pretrained(path, dtype=resolve_dtype(dtype, target, model_type))
+    except (OSError, ValueError) as err:
+        raise _load_error(name_or_path, err) from err
+    # T5's forward ignores num_items_in_batch; without this the Trainer mis-scales the loss
+    # under gradient accumulation and DDP.
+    model.accepts_loss_kwargs = False
+    return model.to(target).eval(), load_tokenizer(name_or_path)
+
+
+def _load_error(name: str, err: Exception) -> UserError:
+    return UserError(f"could not load model '{name}' ({type(err).__name__}: {str(err)[:300]}). Pass a Hub id "
+                     f"(needs network), a folder saved with save_pretrained, or '{TINY_MODEL}' to work offline.")
+
+
+def count_parameters(model: torch.nn.Module) -> dict:
+    """Trainable and total parameters, as peft reports them for PEFT models."""
+    if hasattr(model, "get_nb_trainable_parameters"):
+        trainable, total = model.get_nb_trainable_parameters()
+    else:
+        trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        total = sum(p.numel() for p in model.parameters())
+    return {"trainable": trainable, "total": total, "percent": 100 * trainable / total if total else 0.0}
+
+
+def describe_parameters(model: torch.nn.Module) -> str:
+    """The lab's three-line parameter report."""
+    c = count_parameters(model)
+    return (f"trainable model parameters: {c['trainable']:,}\nall model parameters: {c['total']:,}\n"
+            f"percentage of trainable model parameters: {c['percent']:.2f}%")
+
+
+def build_tiny_t5(out_dir: str | Path, d_model: int = 64, num_layers: int = 2, num_heads: int = 4,
+                  vocab_size: int = 1000, seed: int = 0) -> Path:
+    """Build, save and return the offline stand-in for FLAN-T5 (deterministic for a given seed).
+
+    Written to a temporary folder first and moved into place, so an interrupted
+    build never leaves a half-saved model behind.
+    """
+    from transformers import T5Config, T5ForConditionalGeneration
+
+    out_dir = Path(out_dir)
+    tokenizer = _train_tiny_tokenizer(vocab_size)
+    config = T5Config(
+        vocab_size=len(tokenizer), d_model=d_model, d_kv=d_model // num_heads, d_ff=2 * d_model,
+        num_layers=num_layers, num_decoder_layers=num_layers, num_heads=num_heads,
+        feed_forward_proj="gated-gelu", tie_word_embeddings=False,  # FLAN-T5 / T5 v1.1
+        relative_attention_num_buckets=32, dropout_rate=0.1, decoder_start_token_id=tokenizer.pad_token_id,
+        pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
+    torch.manual_seed(seed)
+    model = T5ForConditionalGeneration(config)
+    # transformers 5 ties lm_head to the input embedding at construction; FLAN-T5 keeps its own output
+    # matrix (same init as T5's), which is saved separately and stays untied on load, as for the real model.
+    model.lm_head.weight = torch.nn.Parameter(torch.randn_like(model.lm_head.weight))
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
+    staging.chmod(0o755)
+    model.save_pretrained(staging, safe_serialization=True)
+    tokenizer.save_pretrained(staging)
+    (staging / "README.md").write_text(f"# {TINY_MODEL}\n\n{TINY_MODEL_NOTE}\n")
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    staging.rename(out_dir)
+    return out_dir
+
+
+def _train_tiny_tokenizer(vocab_size: int) -> PreTrainedTokenizerBase:
+    """A Unigram (SentencePiece-style) tokenizer trained on the sample data, with T5's special ids."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from transformers import T5Tokenizer
+
+    from dialogsum_lab.data import PROMPT_TEMPLATE, SAMPLE_DIR, TOPIC_TEMPLATE
+
+    texts = [PROMPT_TEMPLATE, TOPIC_TEMPLATE]
+    for file in sorted(SAMPLE_DIR.glob("*.jsonl")):
+        for line in file.read_text().splitlines():
+            texts += [str(v) for v in json.loads(line).values()]
+    sp = Tokenizer(models.Unigram())
+    sp.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always")
+    trainer = trainers.UnigramTrainer(vocab_size=vocab_size, special_tokens=["<pad>", "</s>", "<unk>"],
+                                      unk_token="<unk>", shrinking_factor=0.75)
+    sp.train_from_iterator(texts, trainer=trainer)
+    # The trainer is not reproducible to the last bit (parallel sums, and the rare characters it must keep
+    # come in hash order with made-up scores), so round, give those characters one score, and sort; the
+    # three special tokens stay first, at the ids T5 fixes (0, 1, 2).
+    vocab = [(piece, round(score, 6)) for piece, score in json.loads(sp.to_str())["model"]["vocab"]]
+    floor = min(score for piece, score in vocab[3:] if len(piece) > 1)
+    pieces = [(piece, score if score >= floor else floor - 1.0) for piece, score in vocab[3:]]
+    vocab = vocab[:3] + sorted(pieces, key=lambda item: (-item[1], item[0]))
+    return T5Tokenizer(vocab=vocab, extra_ids=100, model_max_length=512)
