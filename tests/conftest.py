@@ -1,0 +1,30 @@
+"""Shared fixtures: one tiny model per test session, built into a temporary cache (never the user's)."""
+
+import os
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def tiny_cache(tmp_path_factory):
+    """Point the project cache at a session folder so tests build tiny-random-t5 once, offline."""
+    path = tmp_path_factory.mktemp("cache")
+    old = os.environ.get("DIALOGSUM_LAB_CACHE")
+    os.environ["DIALOGSUM_LAB_CACHE"] = str(path)
+    yield path
+    if old is None:
+        os.environ.pop("DIALOGSUM_LAB_CACHE")
+    else:
+        os.environ["DIALOGSUM_LAB_CACHE"] = old
+
+
+@pytest.fixture(scope="session")
+def tiny(tiny_cache):
+    """(model, tokenizer) of tiny-random-t5 on the CPU in fp32."""
+    from dialogsum_lab.modeling import TINY_MODEL, load_model_and_tokenizer
+
+    return load_model_and_tokenizer(TINY_MODEL, dtype="float32", device="cpu")

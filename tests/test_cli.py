@@ -1,0 +1,52 @@
+import json
+
+from dialogsum_lab.cli import main
+
+
+def test_zero_shot_end_to_end_and_refuses_to_overwrite(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["zero-shot", "--limit", "4", "--max-new-tokens", "8", "--out", str(out),
+                 "--bootstrap-samples", "50"]) == 0
+    printed = capsys.readouterr().out
+    assert "mean_over_references" in printed and "rougeLsum" in printed
+    rows = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
+    assert len(rows) == 4 and set(rows[0]) == {"id", "dialogue", "references", "prediction"}
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["n_examples"] == 4 and metrics["model"] == "tiny-random-t5"
+    assert metrics["generation"]["max_new_tokens"] == 8
+    before = (out / "metrics.json").read_text()
+    assert main(["zero-shot", "--limit", "2", "--out", str(out)]) == 2
+    assert "already holds results" in capsys.readouterr().err
+    assert (out / "metrics.json").read_text() == before
+
+
+def test_score_text_and_jsonl_predictions(tmp_path, capsys):
+    refs = tmp_path / "refs.txt"
+    from dialogsum_lab.data import load_dialogsum
+
+    test = load_dialogsum("sample")["test"]
+    refs.write_text("\n".join(test["summary"]) + "\n")
+    assert main(["score", "--predictions", str(refs), "--out", str(tmp_path / "s1")]) == 0
+    metrics = json.loads((tmp_path / "s1" / "metrics.json").read_text())
+    assert metrics["rouge"]["first_reference"]["rouge1"]["mean"] == 1.0
+
+    short = tmp_path / "short.txt"
+    short.write_text("one summary\n")
+    assert main(["score", "--predictions", str(short), "--out", str(tmp_path / "s2")]) == 2
+    assert "has 1 lines but the split has 12" in capsys.readouterr().err
+
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({"id": "nope", "prediction": "x"}) + "\n")
+    assert main(["score", "--predictions", str(bad), "--out", str(tmp_path / "s3")]) == 2
+    assert "1 unknown" in capsys.readouterr().err
+
+    good = tmp_path / "good.jsonl"
+    good.write_text("".join(json.dumps({"id": i, "prediction": s}) + "\n"
+                            for i, s in reversed(list(zip(test["id"], test["summary"], strict=True)))))
+    assert main(["score", "--predictions", str(good), "--out", str(tmp_path / "s4")]) == 0
+
+
+def test_missing_data_is_one_line_error(tmp_path, capsys):
+    assert main(["zero-shot", "--data", str(tmp_path / "nope.jsonl"), "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("dialogsum-lab: error:") and "Traceback" not in err

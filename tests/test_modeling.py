@@ -1,0 +1,53 @@
+import hashlib
+
+import pytest
+import torch
+
+from dialogsum_lab.errors import UserError
+from dialogsum_lab.modeling import (
+    build_tiny_t5,
+    count_parameters,
+    describe_parameters,
+    load_model_and_tokenizer,
+    resolve_dtype,
+)
+
+
+def test_tiny_model_has_flan_t5_architecture(tiny):
+    model, tokenizer = tiny
+    assert model.config.model_type == "t5"
+    assert model.config.feed_forward_proj == "gated-gelu"
+    assert model.config.scale_decoder_outputs is False  # T5 v1.1: untied head, no d_model**-0.5 rescaling
+    assert model.lm_head.weight.data_ptr() != model.shared.weight.data_ptr()
+    assert not torch.equal(model.lm_head.weight, model.shared.weight)
+    assert (tokenizer.pad_token_id, tokenizer.eos_token_id, tokenizer.unk_token_id) == (0, 1, 2)
+    assert "<extra_id_0>" in tokenizer.get_vocab()
+    assert model.accepts_loss_kwargs is False
+
+
+def test_tiny_model_is_deterministic_and_saved_as_safetensors(tmp_path):
+    digests = []
+    for name in ("a", "b"):
+        path = build_tiny_t5(tmp_path / name)
+        assert (path / "model.safetensors").exists() and not (path / "pytorch_model.bin").exists()
+        digests.append([hashlib.sha256((path / f).read_bytes()).hexdigest()
+                        for f in ("model.safetensors", "tokenizer.json")])
+    assert digests[0] == digests[1]
+
+
+def test_fp16_is_refused_for_t5_with_the_reason():
+    with pytest.raises(UserError, match="float16 is not safe for T5.*bfloat16"):
+        resolve_dtype("float16", torch.device("cpu"))
+    assert resolve_dtype("auto", torch.device("cpu")) == torch.float32
+
+
+def test_unknown_model_gives_one_clear_error(tmp_path):
+    with pytest.raises(UserError, match="could not load model .*tiny-random-t5"):
+        load_model_and_tokenizer(str(tmp_path / "no-such-model"))
+
+
+def test_parameter_report(tiny):
+    model, _ = tiny
+    counts = count_parameters(model)
+    assert counts["trainable"] == counts["total"] == sum(p.numel() for p in model.parameters())
+    assert "percentage of trainable model parameters: 100.00%" in describe_parameters(model)
