@@ -13,7 +13,7 @@ $(STAMP): requirements.txt pyproject.toml scripts/setup.sh
 setup: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/dialogsum-lab zero-shot
+	$(BIN)/dialogsum-lab demo
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests

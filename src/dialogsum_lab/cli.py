@@ -1,17 +1,29 @@
 """The `dialogsum-lab` command: the notebooks' steps, headless."""
 
 import argparse
+import dataclasses
 import logging
 import sys
 from pathlib import Path
+from typing import Literal, get_args, get_origin
 
+from dialogsum_lab.config import METHODS, TrainConfig, load_preset, train_config
 from dialogsum_lab.data import DEFAULT_SOURCE, SAMPLE_SOURCE, TASKS, load_dialogsum, select_split
 from dialogsum_lab.errors import UserError
 from dialogsum_lab.evaluation import evaluate_model, read_predictions, write_results
+from dialogsum_lab.experiments import DEMO_METHODS, run_demo, run_forgetting
 from dialogsum_lab.generation import DEFAULT_MAX_NEW_TOKENS
-from dialogsum_lab.modeling import DEFAULT_MODEL, TINY_MODEL, TINY_MODEL_NOTE, load_model_and_tokenizer
-from dialogsum_lab.reporting import rouge_table
+from dialogsum_lab.modeling import (
+    DEFAULT_MODEL,
+    TINY_MODEL,
+    TINY_MODEL_NOTE,
+    load_model_and_tokenizer,
+    load_trained,
+    merge_adapter,
+)
+from dialogsum_lab.reporting import compare_runs, rouge_table
 from dialogsum_lab.runs import prepare_run_dir
+from dialogsum_lab.training import resume, train
 
 log = logging.getLogger("dialogsum_lab")
 
@@ -80,6 +92,82 @@ def cmd_score(args: argparse.Namespace) -> None:
     _report(metrics, out, f"{args.predictions} on {args.data}[{args.split}]: ")
 
 
+def cmd_train(args: argparse.Namespace) -> None:
+    """Fine-tune one method from a preset, with command-line overrides."""
+    overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if hasattr(args, f.name)}
+    if args.resume:
+        if not args.out:
+            raise UserError("--resume needs --out RUN_DIR: the run folder to continue.")
+        resume(args.out, overrides)
+        return
+    method = overrides.pop("method", "lora")
+    train(train_config(load_preset(args.config), method, overrides), args.out, args.overwrite)
+
+
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    """Evaluate a training run, an adapter, or any model, loaded fresh."""
+    data = load_split(args)
+    path = Path(args.path)
+    default_out = path / f"eval-{args.split}" if (path / "config.yaml").is_file() else None
+    out = prepare_run_dir(args.out or default_out, "evaluate", args.overwrite)
+    model, tokenizer, info = load_trained(args.path, args.adapter, args.base, args.dtype, args.device)
+    metrics = evaluate_model(model, tokenizer, data, out, task=args.task, batch_size=args.batch_size,
+                             max_new_tokens=args.max_new_tokens, max_source_length=args.max_source_length,
+                             bootstrap_samples=args.bootstrap_samples, seed=args.seed,
+                             metadata={"system": path.name, "data": args.data, "split": args.split, **info,
+                                       "device": str(model.device)})
+    _report(metrics, out, f"{args.path} on {args.data}[{args.split}], task {args.task}: ")
+
+
+def cmd_merge(args: argparse.Namespace) -> None:
+    """Merge a LoRA adapter into its base and check the merged model agrees with the adapter."""
+    out = prepare_run_dir(args.out or Path(args.path) / "merged", "merged", args.overwrite)
+    check = merge_adapter(args.path, out, args.base, device=args.device)
+    agree = "identical" if check["summaries_identical"] else "DIFFERENT"
+    print(f"Merged model saved to {out}. Summaries {agree}; max |logit difference| "
+          f"{check['max_abs_logit_difference']:.2e} (details in merge_check.json).")
+
+
+def cmd_compare(args: argparse.Namespace) -> None:
+    """One table, chart, significance test and side-by-side view across runs."""
+    out = prepare_run_dir(args.out, "compare", args.overwrite)
+    print(compare_runs(args.runs, out, args.example, args.view, args.bootstrap_samples))
+    print(f"Wrote comparison.md, comparison.csv, significance.csv, rouge_bars.png, side_by_side.md to {out}")
+
+
+def cmd_demo(args: argparse.Namespace) -> None:
+    run_demo(args.config, args.out, args.methods, args.overwrite)
+
+
+def cmd_forgetting(args: argparse.Namespace) -> None:
+    run_forgetting(args.config, args.out, args.method, args.overwrite)
+
+
+def _parse_bool(text: str) -> bool:
+    if text.lower() in ("1", "true", "yes", "on"):
+        return True
+    if text.lower() in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def _config_options(p: argparse.ArgumentParser) -> None:
+    """One --option per TrainConfig field; only options given on the command line override the preset."""
+    group = p.add_argument_group("training settings (override the preset)")
+    for f in dataclasses.fields(TrainConfig):
+        kinds = get_args(f.type) or (f.type,)
+        kwargs = {"default": argparse.SUPPRESS, "help": f.metadata["help"]}
+        if get_origin(f.type) is Literal:
+            kwargs["choices"] = kinds
+        elif f.type is bool:
+            kwargs |= {"type": _parse_bool, "metavar": "{true,false}"}
+        elif get_origin(f.type) is list:
+            kwargs["nargs"] = "+"
+        elif float in kinds or int in kinds:
+            kwargs["type"] = float if float in kinds else int
+        group.add_argument(f"--{f.name}", **kwargs)
+
+
 def _report(metrics: dict, out: Path, title: str) -> None:
     print(rouge_table(metrics, title))
     print(f"\nWrote {out / 'predictions.jsonl'} and {out / 'metrics.json'}")
@@ -103,6 +191,53 @@ def build_parser() -> argparse.ArgumentParser:
     _data_args(p)
     _out_args(p, "score")
     p.set_defaults(func=cmd_score)
+
+    p = sub.add_parser("train", help="fine-tune with one method (full, lora, prompt_tuning, prefix_tuning, ia3)")
+    p.add_argument("--config", default="smoke", help="preset name in configs/ (smoke, lab) or a .yaml file")
+    p.add_argument("--out", default=None, help="run folder (default: runs/train-<method>-<timestamp>)")
+    p.add_argument("--overwrite", action="store_true", help="replace results already in --out")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    _config_options(p)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="generate and score with a training run, an adapter or a model")
+    p.add_argument("path", help="training run folder, adapter folder, model folder or Hub id")
+    p.add_argument("--adapter", default=None, help="PEFT adapter folder to put on the model in PATH")
+    p.add_argument("--base", default=None, help="base model for an adapter (default: the one it was trained on)")
+    _data_args(p)
+    _generation_args(p)
+    _out_args(p, "evaluate")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("merge", help="merge a LoRA adapter into a standalone model and check they agree")
+    p.add_argument("path", help="training run folder or adapter folder")
+    p.add_argument("--base", default=None, help="base model (default: the one the adapter was trained on)")
+    p.add_argument("--out", default=None, help="where to save the merged model (default: PATH/merged)")
+    p.add_argument("--overwrite", action="store_true", help="replace a model already in --out")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda")
+    p.set_defaults(func=cmd_merge)
+
+    p = sub.add_parser("compare", help="compare evaluated runs: table, chart, significance, side-by-side")
+    p.add_argument("runs", nargs="+", help="evaluation or training run folders; the first is the baseline")
+    p.add_argument("--view", default="mean_over_references",
+                   help="first_reference, mean_over_references (the course's) or best_reference")
+    p.add_argument("--example", type=int, default=0, help="which example to show side by side")
+    _out_args(p, "compare")
+    p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("demo", help="the whole lab: zero-shot, three fine-tuning methods, comparison")
+    p.add_argument("--config", default="smoke", help="smoke (CPU, toy model, ~1 min) or lab (GPU, real model)")
+    p.add_argument("--methods", nargs="+", default=list(DEMO_METHODS), choices=METHODS, help="methods to train")
+    p.add_argument("--out", default=None, help="run folder (default: runs/demo-<timestamp>)")
+    p.add_argument("--overwrite", action="store_true", help="replace results already in --out")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("forgetting", help="catastrophic forgetting: single- vs multi-task fine-tuning")
+    p.add_argument("--config", default="smoke", help="preset name or .yaml file")
+    p.add_argument("--method", default="full", choices=METHODS, help="fine-tuning method to test")
+    p.add_argument("--out", default=None, help="run folder (default: runs/forgetting-<timestamp>)")
+    p.add_argument("--overwrite", action="store_true", help="replace results already in --out")
+    p.set_defaults(func=cmd_forgetting)
     return parser
 
 

@@ -17,7 +17,10 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForSeq2SeqLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
+from dialogsum_lab.data import PROMPT_TEMPLATE, SAMPLE_DIR, TOPIC_TEMPLATE
 from dialogsum_lab.errors import UserError
+from dialogsum_lab.generation import generation_config, summarize
+from dialogsum_lab.runs import write_json
 
 DEFAULT_MODEL = "google/flan-t5-base"
 TINY_MODEL = "tiny-random-t5"
@@ -155,8 +158,6 @@ def _train_tiny_tokenizer(vocab_size: int) -> PreTrainedTokenizerBase:
     from tokenizers import Tokenizer, models, pre_tokenizers, trainers
     from transformers import T5Tokenizer
 
-    from dialogsum_lab.data import PROMPT_TEMPLATE, SAMPLE_DIR, TOPIC_TEMPLATE
-
     texts = [PROMPT_TEMPLATE, TOPIC_TEMPLATE]
     for file in sorted(SAMPLE_DIR.glob("*.jsonl")):
         for line in file.read_text().splitlines():
@@ -174,3 +175,81 @@ def _train_tiny_tokenizer(vocab_size: int) -> PreTrainedTokenizerBase:
     pieces = [(piece, score if score >= floor else floor - 1.0) for piece, score in vocab[3:]]
     vocab = vocab[:3] + sorted(pieces, key=lambda item: (-item[1], item[0]))
     return T5Tokenizer(vocab=vocab, extra_ids=100, model_max_length=512)
+
+
+def load_trained(path: str, adapter: str | None = None, base: str | None = None, dtype: str = "auto",
+                 device: str = "auto") -> tuple[PreTrainedModel, PreTrainedTokenizerBase, dict]:
+    """A model to evaluate: a training run folder, an adapter folder, or a model (plus optional adapter).
+
+    Everything is loaded fresh and adapters with `is_trainable=False`, so
+    evaluating never changes a model someone else holds. Returns the model,
+    its tokenizer, and where each part came from.
+    """
+    run = Path(path)
+    if (run / "config.yaml").is_file() and (run / "model").is_dir():  # a dialogsum-lab training run
+        import yaml
+
+        base = base or yaml.safe_load((run / "config.yaml").read_text())["model"]
+        run = run / "model"
+        path = str(run)
+    if (run / "adapter_config.json").is_file():
+        adapter = str(run)
+        path = base or json.loads((run / "adapter_config.json").read_text())["base_model_name_or_path"]
+    model, tokenizer = load_model_and_tokenizer(path, dtype, device)
+    if adapter:
+        model = _attach_adapter(model, adapter, path)
+    return model, tokenizer, {"model": path, "adapter": adapter}
+
+
+def _attach_adapter(model: PreTrainedModel, adapter: str, base: str) -> PreTrainedModel:
+    from peft import PeftModel
+
+    if not (Path(adapter) / "adapter_config.json").is_file():
+        raise UserError(f"{adapter} has no adapter_config.json: it is not a PEFT adapter folder.")
+    trained_on = json.loads((Path(adapter) / "adapter_config.json").read_text()).get("base_model_name_or_path")
+    try:
+        return PeftModel.from_pretrained(model, adapter, is_trainable=False).eval()
+    except (RuntimeError, ValueError, KeyError) as err:
+        raise UserError(f"adapter {adapter} does not fit base model {base}: it was trained on {trained_on} "
+                        f"({type(err).__name__}: {str(err)[:200]}). Pass the base it was trained on with --base."
+                        ) from err
+
+
+def merge_adapter(path: str, out: str | Path, base: str | None = None, check_texts: list[str] | None = None,
+                  device: str = "auto") -> dict:
+    """Fold a LoRA (or IA3) adapter into the base weights, save a standalone model, check outputs agree.
+
+    The check compares logits and greedy summaries of the adapter model and the
+    merged model on a few dialogues; it is saved as `merge_check.json`.
+    """
+    model, tokenizer, info = load_trained(path, base=base, dtype="float32", device=device)
+    if not info["adapter"]:
+        raise UserError(f"{path} holds no adapter: a fully fine-tuned model is already standalone.")
+    peft_type = str(model.peft_config["default"].peft_type.value)
+    if peft_type not in ("LORA", "IA3"):
+        raise UserError(f"{peft_type} adapters add virtual tokens instead of changing weights, so they cannot be "
+                        "merged. Evaluate them with the base model and --adapter instead.")
+    texts = check_texts or [PROBE_DIALOGUE]
+    inputs = tokenizer([PROMPT_TEMPLATE.format(dialogue=t) for t in texts],
+                       return_tensors="pt", padding=True).to(model.device)
+    decoder = torch.full((len(texts), 8), model.config.decoder_start_token_id, device=model.device)
+    config = generation_config(model, max_new_tokens=32)
+    with torch.inference_mode():
+        before_logits = model(**inputs, decoder_input_ids=decoder).logits
+    before = summarize(model, tokenizer, texts, config, progress=False)
+    merged = model.merge_and_unload()
+    with torch.inference_mode():
+        after_logits = merged(**inputs, decoder_input_ids=decoder).logits
+    after = summarize(merged, tokenizer, texts, config, progress=False)
+    out = Path(out)
+    merged.save_pretrained(out, safe_serialization=True)
+    tokenizer.save_pretrained(out)
+    check = {"adapter": info["adapter"], "base_model": info["model"], "peft_type": peft_type,
+             "max_abs_logit_difference": float((before_logits - after_logits).abs().max()),
+             "summaries_identical": before == after, "dialogues_checked": len(texts)}
+    write_json(out / "merge_check.json", check)
+    return check
+
+
+PROBE_DIALOGUE = ("#Person1#: Could you water my plants while I'm away?\n#Person2#: Of course. How often?\n"
+                  "#Person1#: Every two days. The key is under the mat.")

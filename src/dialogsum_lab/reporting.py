@@ -1,8 +1,14 @@
-"""Tables and pictures of results: what a learner reads after a run."""
+"""Tables and pictures of results: what a learner reads after a run, and the side-by-side comparison."""
 
+from itertools import combinations
+from pathlib import Path
+
+import numpy as np
 import pandas as pd
 
-from dialogsum_lab.metrics import ROUGE_TYPES, VIEWS
+from dialogsum_lab.errors import UserError
+from dialogsum_lab.metrics import PRIMARY_VIEW, ROUGE_TYPES, VIEWS, paired_bootstrap, per_example_scores
+from dialogsum_lab.runs import read_json, read_jsonl
 
 
 def rouge_frame(metrics: dict) -> pd.DataFrame:
@@ -19,3 +25,171 @@ def rouge_table(metrics: dict, title: str = "") -> str:
     head = (f"{title}ROUGE F1 over {metrics['n_examples']} examples ({span} references each); "
             f"{metrics['settings']['confidence']:.0%} bootstrap interval in brackets")
     return f"{head}\n{rouge_frame(metrics).to_string()}"
+
+
+def plot_loss_curve(log_history: list[dict], title: str = ""):
+    """Training loss per step (and eval loss where logged) from a Trainer's `log_history`."""
+    fig, ax = _figure((6, 3.5))
+    train = [(h["step"], h["loss"]) for h in log_history if "loss" in h]
+    evals = [(h["step"], h["eval_loss"]) for h in log_history if "eval_loss" in h]
+    if train:
+        ax.plot(*zip(*train, strict=True), label="train loss", marker=".")
+    if evals:
+        ax.plot(*zip(*evals, strict=True), label="eval loss", marker="o")
+    ax.set(xlabel="optimizer step", ylabel="cross-entropy", title=title or "Loss curve")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def _figure(size: tuple[float, float]):
+    """A new figure; outside notebooks on the non-interactive backend (no display needed)."""
+    import matplotlib
+
+    try:
+        from IPython import get_ipython
+
+        interactive = get_ipython() is not None
+    except ImportError:
+        interactive = False
+    if not interactive:
+        matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(figsize=size)
+
+
+def load_system(path: str | Path) -> dict:
+    """One compared system: its evaluation metrics, predictions and (if trained) training metrics.
+
+    `path` is an evaluation folder (with metrics.json) or a training run whose
+    evaluation lies in `eval-test/` (or the only `eval-*/` folder).
+    """
+    path = Path(path)
+    train = path / "train_metrics.json"
+    if not (path / "metrics.json").is_file():
+        evals = sorted(path.glob("eval-*/metrics.json"))
+        preferred = [e for e in evals if e.parent.name == "eval-test"] or evals
+        if not preferred:
+            raise UserError(f"{path} has no metrics.json: evaluate it first (dialogsum-lab evaluate {path}).")
+        train, path = path / "train_metrics.json", preferred[0].parent
+    elif not train.is_file():
+        train = path.parent / "train_metrics.json"
+    metrics = read_json(path / "metrics.json")
+    training = read_json(train) if train.is_file() else {}
+    return {"name": training.get("method") or metrics.get("system") or path.name, "path": str(path),
+            "metrics": metrics, "train": training, "predictions": read_jsonl(path / "predictions.jsonl")}
+
+
+def comparison_frame(systems: list[dict], view: str = PRIMARY_VIEW) -> pd.DataFrame:
+    """One row per system: ROUGE means with intervals and the cost of training it."""
+    rows = []
+    for s in systems:
+        rouge = s["metrics"]["rouge"][view]
+        train = s["train"]
+        row = {"system": s["name"]}
+        for t in ROUGE_TYPES:
+            row[t] = rouge[t]["mean"]
+            row[f"{t}_ci"] = f"[{rouge[t]['ci_low']:.4f}, {rouge[t]['ci_high']:.4f}]"
+        row |= {"trainable_params": train.get("trainable_parameters", 0),
+                "trainable_%": train.get("trainable_percent", 0.0),
+                "train_s": train.get("train_seconds", 0.0), "peak_memory_mb": train.get("peak_memory_mb"),
+                "saved_weights_mb": train.get("saved_weights_mb")}
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def improvements(systems: list[dict], baseline: int = 0, view: str = PRIMARY_VIEW) -> list[str]:
+    """The lab's 'absolute percentage improvement' lines, against the original (untrained) model."""
+    base = systems[baseline]
+    lines = []
+    for s in systems:
+        if s is base:
+            continue
+        lines.append(f"Absolute percentage improvement of {s['name']} over the original model ({base['name']}):")
+        for t in ROUGE_TYPES:
+            gain = s["metrics"]["rouge"][view][t]["mean"] - base["metrics"]["rouge"][view][t]["mean"]
+            lines.append(f"  {t}: {gain * 100:+.2f}%")
+    return lines
+
+
+def significance_frame(systems: list[dict], view: str = PRIMARY_VIEW, samples: int = 1000,
+                       seed: int = 0) -> pd.DataFrame:
+    """Paired bootstrap for every pair of systems on the same examples: is b better than a?"""
+    ids = [[p["id"] for p in s["predictions"]] for s in systems]
+    if any(i != ids[0] for i in ids):
+        raise UserError("these runs were evaluated on different examples, so they cannot be compared pairwise. "
+                        "Evaluate them on the same --data, --split and --limit.")
+    scores = [per_example_scores([p["prediction"] for p in s["predictions"]],
+                                 [p["references"] for p in s["predictions"]])[view] for s in systems]
+    rows = []
+    for (i, a), (j, b) in combinations(enumerate(systems), 2):
+        for t in ROUGE_TYPES:
+            test = paired_bootstrap(scores[i][t], scores[j][t], samples, seed)
+            rows.append({"a": a["name"], "b": b["name"], "rouge": t, **test})
+    return pd.DataFrame(rows)
+
+
+def plot_rouge_bars(table: pd.DataFrame, title: str = ""):
+    """Grouped bars: one group per ROUGE type, one bar per system, with bootstrap intervals."""
+    fig, ax = _figure((7, 3.8))
+    width = 0.8 / len(table)
+    x = np.arange(len(ROUGE_TYPES))
+    for k, row in enumerate(table.itertuples(index=False)):
+        means = [getattr(row, t) for t in ROUGE_TYPES]
+        cis = [tuple(float(v) for v in getattr(row, f"{t}_ci").strip("[]").split(",")) for t in ROUGE_TYPES]
+        errors = np.array([[m - lo for m, (lo, _) in zip(means, cis, strict=True)],
+                           [hi - m for m, (_, hi) in zip(means, cis, strict=True)]])
+        ax.bar(x + k * width - 0.4 + width / 2, means, width, yerr=errors, capsize=3, label=row.system)
+    ax.set_xticks(x, ROUGE_TYPES)
+    ax.set(ylabel="F1", title=title or "ROUGE by system (95% bootstrap interval)")
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def side_by_side(systems: list[dict], index: int = 0) -> str:
+    """The lab's qualitative view: one dialogue, the human summary, and every system's summary."""
+    first = systems[0]["predictions"]
+    if not 0 <= index < len(first):
+        raise UserError(f"example {index} is out of range: the runs have {len(first)} examples.")
+    example = first[index]
+    parts = [f"### Example {index} ({example['id']})", "", "**Dialogue**", "", "```", example["dialogue"], "```", "",
+             f"**Human summary**: {example['references'][0]}", ""]
+    parts += [f"**{s['name']}**: {s['predictions'][index]['prediction']}" for s in systems]
+    return "\n".join(parts) + "\n"
+
+
+def markdown_table(frame: pd.DataFrame, floatfmt: str = ".4f") -> str:
+    """A GitHub-flavoured Markdown table."""
+    return frame.to_markdown(index=False, floatfmt=floatfmt)
+
+
+def compare_runs(paths: list[str | Path], out: Path, example: int = 0, view: str = PRIMARY_VIEW,
+                 bootstrap_samples: int = 1000) -> str:
+    """Write comparison.{md,csv}, significance.csv, rouge_bars.png and side_by_side.md; return the report."""
+    from dialogsum_lab.runs import save_figure, write_json, write_text
+
+    systems = [load_system(p) for p in paths]
+    if view not in VIEWS:
+        raise UserError(f"unknown view '{view}'. Choose one of {', '.join(VIEWS)}.")
+    table = comparison_frame(systems, view)
+    significance = significance_frame(systems, view, bootstrap_samples) if len(systems) > 1 else pd.DataFrame()
+    report = [f"ROUGE F1 ({view}, {systems[0]['metrics']['n_examples']} examples), with 95% bootstrap intervals", "",
+              markdown_table(table), "", *improvements(systems, view=view)]
+    if len(significance):
+        shown = significance[significance["rouge"].isin(["rouge1", "rougeL"])]
+        report += ["", "Paired bootstrap (b - a; significant when the interval excludes 0):", "",
+                   markdown_table(shown[["a", "b", "rouge", "difference", "ci_low", "ci_high", "p_value",
+                                         "significant"]])]
+    text = "\n".join(report) + "\n"
+    write_text(out / "comparison.md", text)
+    write_text(out / "comparison.csv", table.to_csv(index=False))
+    write_text(out / "significance.csv", significance.to_csv(index=False))
+    write_text(out / "side_by_side.md", side_by_side(systems, example))
+    write_json(out / "comparison.json", {"view": view, "systems": [s["path"] for s in systems],
+                                         "table": table.to_dict(orient="records")})
+    save_figure(plot_rouge_bars(table), out / "rouge_bars.png")
+    return text

@@ -1,0 +1,180 @@
+"""Typed, validated, serialisable training settings and the YAML presets in `configs/`.
+
+A preset file has three blocks: `train` (settings shared by every method),
+`methods` (per-method overrides: `full`, `lora`, `prompt_tuning`, ...) and
+`evaluate` (split, limit and generation settings used after training). The
+resolved `TrainConfig` is saved as `config.yaml` beside every run.
+"""
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, get_args
+
+import yaml
+
+from dialogsum_lab.data import PROMPT_TEMPLATE, SAMPLE_SOURCE
+from dialogsum_lab.errors import UserError
+from dialogsum_lab.modeling import TINY_MODEL
+
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
+Method = Literal["full", "lora", "prompt_tuning", "prefix_tuning", "ia3"]
+METHODS: tuple[str, ...] = get_args(Method)
+# Learning rates that move each method within one epoch; the first two are the lab's.
+DEFAULT_LEARNING_RATES = {
+    "full": 1e-5,          # lab: full fine-tuning of flan-t5-base
+    "lora": 1e-3,          # lab: LoRA r=32
+    "prompt_tuning": 0.3,  # peft's seq2seq prompt-tuning example: soft prompts need large steps
+    "prefix_tuning": 1e-2,  # peft's prefix-tuning examples
+    "ia3": 3e-3,           # peft's IA3 examples
+}
+EVALUATE_KEYS = {"split", "limit", "batch_size", "max_new_tokens", "bootstrap_samples"}
+
+
+def _f(default, help: str, **kw):
+    """A dataclass field with its help text (shown by `dialogsum-lab train --help`)."""
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata={"help": help, **kw})
+    return field(default=default, metadata={"help": help, **kw})
+
+
+@dataclass
+class TrainConfig:
+    method: Method = _f("lora", f"fine-tuning method: {', '.join(METHODS)}")
+    model: str = _f(TINY_MODEL, "base model: Hub id, local folder, or tiny-random-t5")
+    data: str = _f(SAMPLE_SOURCE, "data source: sample, a Hub id, a folder or a file")
+    train_split: str = _f("train", "split to train on")
+    eval_split: str = _f("validation", "split for the evaluation loss during training")
+    eval_holdout: int = _f(0, "hold out the last N training dialogues as the eval set (for single-file data)")
+    limit_train: int | None = _f(None, "train on the first N dialogues only")
+    limit_eval: int | None = _f(None, "compute the eval loss on the first N dialogues only")
+    multitask: bool = _f(False, "also train on naming each dialogue's topic (multi-task instruction tuning)")
+    prompt_template: str = _f(PROMPT_TEMPLATE, "instruction prompt with a {dialogue} placeholder")
+    max_source_length: int = _f(512, "prompt tokens kept")
+    max_target_length: int = _f(128, "summary tokens kept")
+    epochs: float = _f(1.0, "passes over the training data")
+    max_steps: int = _f(-1, "stop after this many optimiser steps (overrides epochs when > 0)")
+    learning_rate: float | None = _f(None, "peak learning rate (default: per method, see DEFAULT_LEARNING_RATES)")
+    batch_size: int = _f(8, "training examples per device per step")
+    eval_batch_size: int = _f(16, "examples per device for the eval loss")
+    gradient_accumulation_steps: int = _f(1, "steps whose gradients are summed before an update")
+    weight_decay: float = _f(0.01, "AdamW weight decay")
+    warmup_ratio: float = _f(0.0, "share of steps spent warming the learning rate up")
+    lr_scheduler: str = _f("linear", "learning-rate schedule (linear, cosine, constant, ...)")
+    max_grad_norm: float = _f(1.0, "gradient clipping norm")
+    seed: int = _f(42, "seed for initialisation, shuffling and dropout")
+    precision: Literal["auto", "bf16", "fp32"] = _f("auto", "auto: bf16 autocast on capable CUDA GPUs, else fp32")
+    gradient_checkpointing: bool = _f(False, "recompute activations in backward to save memory")
+    logging_steps: int = _f(5, "log the training loss every N steps")
+    eval_strategy: Literal["no", "steps", "epoch"] = _f("epoch", "when to compute the eval loss")
+    save_strategy: Literal["no", "steps", "epoch"] = _f("epoch", "when to write a resumable checkpoint")
+    save_steps: int = _f(500, "checkpoint every N steps when save_strategy is steps (eval too, if steps)")
+    save_total_limit: int = _f(2, "checkpoints kept")
+    device: str = _f("auto", "auto, cpu, cuda, cuda:1, ...")
+    lora_r: int = _f(32, "LoRA rank (lab: 32)")
+    lora_alpha: int = _f(32, "LoRA scaling alpha (lab: 32)")
+    lora_dropout: float = _f(0.05, "LoRA dropout (lab: 0.05)")
+    lora_target_modules: list[str] = _f(["q", "v"], "modules that get LoRA (lab: q and v attention projections)")
+    num_virtual_tokens: int = _f(20, "soft-prompt / prefix length in virtual tokens")
+    prompt_init_text: str = _f("Summarize the following conversation.",
+                               "text whose embeddings initialise the soft prompt")
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.method in METHODS, f"method '{self.method}' is unknown; choose one of {', '.join(METHODS)}"),
+            (self.precision in ("auto", "bf16", "fp32"),
+             f"precision '{self.precision}' is not allowed; use auto, bf16 or fp32 (fp16 overflows in T5)"),
+            ("{dialogue}" in self.prompt_template, "prompt_template needs a {dialogue} placeholder"),
+            (self.epochs > 0 or self.max_steps > 0, "set epochs > 0 or max_steps > 0"),
+            (self.learning_rate is None or self.learning_rate > 0, "learning_rate must be positive"),
+            (min(self.batch_size, self.eval_batch_size, self.gradient_accumulation_steps) >= 1,
+             "batch sizes and gradient_accumulation_steps must be at least 1"),
+            (min(self.max_source_length, self.max_target_length) >= 8, "max lengths must be at least 8 tokens"),
+            (0 <= self.warmup_ratio < 1, "warmup_ratio must be in [0, 1)"),
+            (self.lora_r >= 1 and self.lora_alpha >= 1 and 0 <= self.lora_dropout < 1,
+             "lora_r and lora_alpha must be >= 1 and lora_dropout in [0, 1)"),
+            (bool(self.lora_target_modules), "lora_target_modules must name at least one module"),
+            (self.num_virtual_tokens >= 1, "num_virtual_tokens must be at least 1"),
+            (self.eval_holdout >= 0, "eval_holdout must be >= 0"),
+            (self.eval_strategy == "no" or self.eval_strategy == self.save_strategy or self.save_strategy == "no",
+             "eval_strategy and save_strategy must match (or one be 'no')"),
+        ]
+        problems = [message for ok, message in checks if not ok]
+        if problems:
+            raise UserError("invalid training config: " + "; ".join(problems) + ".")
+
+    @property
+    def resolved_learning_rate(self) -> float:
+        return self.learning_rate if self.learning_rate is not None else DEFAULT_LEARNING_RATES[self.method]
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self) | {"learning_rate": self.resolved_learning_rate}
+
+    @classmethod
+    def from_dict(cls, values: dict, where: str = "config") -> "TrainConfig":
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - set(fields))
+        if unknown:
+            raise UserError(f"{where}: unknown setting(s) {', '.join(unknown)}. Known: {', '.join(sorted(fields))}.")
+        return cls(**{k: _coerce(fields[k], v, where) for k, v in values.items()})
+
+    @classmethod
+    def load(cls, path: str | Path) -> "TrainConfig":
+        return cls.from_dict(_read_yaml(Path(path)), str(path))
+
+
+def preset_path(name_or_path: str) -> Path:
+    """`smoke` -> configs/smoke.yaml; a path is used as it is."""
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml"):
+        if not path.is_file():
+            raise UserError(f"config file {path} does not exist.")
+        return path
+    path = CONFIG_DIR / f"{name_or_path}.yaml"
+    if not path.is_file():
+        names = ", ".join(sorted(p.stem for p in CONFIG_DIR.glob("*.yaml")))
+        raise UserError(f"no preset '{name_or_path}'. Choose one of {names}, or pass a .yaml file.")
+    return path
+
+
+def load_preset(name_or_path: str) -> dict:
+    """The preset's three blocks, checked: unknown keys and unknown methods are errors."""
+    path = preset_path(name_or_path)
+    preset = _read_yaml(path)
+    unknown = sorted(set(preset) - {"train", "methods", "evaluate"})
+    if unknown:
+        raise UserError(f"{path}: unknown block(s) {', '.join(unknown)}; a preset has train, methods, evaluate.")
+    preset.setdefault("train", {})
+    preset.setdefault("methods", {})
+    preset.setdefault("evaluate", {})
+    bad = sorted(set(preset["methods"]) - set(METHODS)) + sorted(set(preset["evaluate"]) - EVALUATE_KEYS)
+    if bad:
+        raise UserError(f"{path}: unknown method or evaluate setting(s): {', '.join(bad)}.")
+    preset["path"] = str(path)
+    return preset
+
+
+def train_config(preset: dict, method: str, overrides: dict | None = None) -> TrainConfig:
+    """Shared settings, then the method's, then explicit overrides (command-line options win)."""
+    values = preset["train"] | (preset["methods"].get(method) or {}) | {"method": method} | (overrides or {})
+    return TrainConfig.from_dict(values, preset.get("path", "config"))
+
+
+def _coerce(f: dataclasses.Field, value, where: str):
+    """YAML reads `1e-5` as a string (YAML 1.1 wants `1.0e-5`); turn numbers written so into numbers."""
+    if isinstance(value, str) and float in (get_args(f.type) or (f.type,)):
+        try:
+            return float(value)
+        except ValueError as err:
+            raise UserError(f"{where}: {f.name} must be a number, got {value!r}.") from err
+    return value
+
+
+def _read_yaml(path: Path) -> dict:
+    try:
+        values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as err:
+        raise UserError(f"cannot read config {path}: {err}") from err
+    if not isinstance(values, dict):
+        raise UserError(f"{path}: expected a mapping of settings at the top level.")
+    return values

@@ -1,0 +1,103 @@
+"""The lab's whole story as functions: the demo (zero-shot vs three fine-tuning methods) and the
+catastrophic-forgetting check (single- vs multi-task fine-tuning). The CLI and notebooks call these."""
+
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import pandas as pd
+
+from dialogsum_lab.config import load_preset, train_config
+from dialogsum_lab.data import load_dialogsum, select_split
+from dialogsum_lab.evaluation import evaluate_model
+from dialogsum_lab.modeling import TINY_MODEL, load_trained
+from dialogsum_lab.reporting import compare_runs, markdown_table
+from dialogsum_lab.runs import prepare_run_dir, write_json, write_text
+from dialogsum_lab.training import train
+
+DEMO_METHODS = ("full", "lora", "prompt_tuning")
+
+
+class StageTimer:
+    """Wall time per named stage, printed as it goes and saved as `timings.json`."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def stage(self, name: str):
+        print(f"\n=== {name}")
+        start = time.perf_counter()
+        yield
+        self.seconds[name] = round(time.perf_counter() - start, 2)
+        print(f"=== {name}: {self.seconds[name]:.1f}s")
+
+    def table(self) -> str:
+        rows = [*self.seconds.items(), ("total", round(sum(self.seconds.values()), 2))]
+        return markdown_table(pd.DataFrame(rows, columns=["stage", "seconds"]), floatfmt=".1f")
+
+
+def evaluate_path(path: str | Path, preset: dict, out: Path, task: str = "summary", system: str | None = None,
+                  adapter: str | None = None) -> dict:
+    """Evaluate a model, adapter or training run with the preset's `evaluate` settings, loaded fresh."""
+    settings = preset["evaluate"]
+    train = preset["train"]
+    split = settings.get("split", "test")
+    data = select_split(load_dialogsum(train.get("data", "sample")), split)
+    if settings.get("limit"):
+        data = data.select(range(min(settings["limit"], len(data))))
+    model, tokenizer, info = load_trained(str(path), adapter=adapter, device=train.get("device", "auto"))
+    return evaluate_model(model, tokenizer, data, out, task=task, batch_size=settings.get("batch_size", 16),
+                          max_new_tokens=settings.get("max_new_tokens", 200),
+                          max_source_length=train.get("max_source_length", 512),
+                          bootstrap_samples=settings.get("bootstrap_samples", 1000),
+                          metadata={"system": system or Path(path).name, "data": train.get("data", "sample"),
+                                    "split": split, **info, "device": str(model.device)})
+
+
+def run_demo(preset_name: str = "smoke", out: str | Path | None = None, methods=DEMO_METHODS,
+             overwrite: bool = False) -> Path:
+    """Zero-shot baseline, then each method trained and evaluated, then the comparison."""
+    preset = load_preset(preset_name)
+    root = prepare_run_dir(out, "demo", overwrite)
+    split = preset["evaluate"].get("split", "test")
+    timer = StageTimer()
+    base = preset["train"].get("model", TINY_MODEL)
+    with timer.stage(f"zero-shot baseline ({base})"):
+        evaluate_path(base, preset, root / "zero-shot", system="zero-shot")
+    runs = [root / "zero-shot"]
+    for method in methods:
+        with timer.stage(f"train {method}"):
+            train(train_config(preset, method), root / method)
+        with timer.stage(f"evaluate {method}"):
+            evaluate_path(root / method, preset, root / method / f"eval-{split}", system=method)
+        runs.append(root / method)
+    with timer.stage("compare"):
+        report = compare_runs(runs, root / "comparison")
+    write_json(root / "timings.json", timer.seconds)
+    write_text(root / "timings.md", timer.table() + "\n")
+    print(f"\n{report}\nWall time by stage:\n{timer.table()}\n")
+    print(f"Results in {root}: comparison/comparison.md, comparison/rouge_bars.png, comparison/side_by_side.md, "
+          f"<method>/loss_curve.png")
+    return root
+
+
+def run_forgetting(preset_name: str = "smoke", out: str | Path | None = None, method: str = "full",
+                   overwrite: bool = False) -> pd.DataFrame:
+    """Both tasks (summary, topic) scored before training, after summary-only and after multi-task training."""
+    preset = load_preset(preset_name)
+    root = prepare_run_dir(out, "forgetting", overwrite)
+    systems = {"original": preset["train"].get("model", TINY_MODEL)}
+    systems["single-task"] = train(train_config(preset, method, {"multitask": False}), root / "single-task")
+    systems["multi-task"] = train(train_config(preset, method, {"multitask": True}), root / "multi-task")
+    rows = []
+    for name, path in systems.items():
+        row = {"system": name}
+        for task in ("summary", "topic"):
+            metrics = evaluate_path(path, preset, root / f"eval-{name}-{task}", task=task, system=name)
+            row[f"{task}_rougeL"] = metrics["rouge"]["best_reference"]["rougeL"]["mean"]
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    write_text(root / "forgetting.md", markdown_table(table) + "\n")
+    print(f"\nROUGE-L on each task before and after fine-tuning ({method}):\n{markdown_table(table)}")
+    return table

@@ -1,0 +1,186 @@
+"""Fine-tuning: one `Seq2SeqTrainer` path for full fine-tuning, LoRA, soft prompts, prefix tuning and IA3.
+
+Stages: resolve the run folder -> data -> a freshly loaded base model (wrapped
+by PEFT when asked) -> train (resumable) -> save the adapter or model with its
+tokenizer -> write metrics and the loss curve. The base model is always a new
+load, so no "original" model anywhere is ever modified by `get_peft_model`.
+"""
+
+import resource
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from datasets import Dataset
+from peft import (
+    IA3Config,
+    LoraConfig,
+    PeftConfig,
+    PrefixTuningConfig,
+    PromptTuningConfig,
+    PromptTuningInit,
+    TaskType,
+    get_peft_model,
+)
+from transformers import Seq2SeqTrainer, Seq2SeqTrainingArguments, set_seed
+from transformers.trainer_utils import get_last_checkpoint
+
+from dialogsum_lab.config import TrainConfig
+from dialogsum_lab.data import build_multitask, build_prompts, load_dialogsum, make_collator, select_split, tokenize
+from dialogsum_lab.errors import UserError
+from dialogsum_lab.modeling import (
+    TINY_MODEL,
+    TINY_MODEL_NOTE,
+    count_parameters,
+    load_model_and_tokenizer,
+    resolve_device,
+    resolve_model_path,
+)
+from dialogsum_lab.reporting import plot_loss_curve
+from dialogsum_lab.runs import prepare_run_dir, save_figure, write_json, write_yaml
+
+MODEL_DIR = "model"
+CHECKPOINT_DIR = "checkpoints"
+SEQ2SEQ = TaskType.SEQ_2_SEQ_LM
+
+# method -> builder of its peft config (full fine-tuning has none)
+PEFT_CONFIGS: dict[str, Callable[[TrainConfig, str], PeftConfig]] = {
+    "lora": lambda c, path: LoraConfig(task_type=SEQ2SEQ, r=c.lora_r, lora_alpha=c.lora_alpha, bias="none",
+                                       target_modules=list(c.lora_target_modules), lora_dropout=c.lora_dropout),
+    "prompt_tuning": lambda c, path: PromptTuningConfig(
+        task_type=SEQ2SEQ, num_virtual_tokens=c.num_virtual_tokens, prompt_tuning_init=PromptTuningInit.TEXT,
+        prompt_tuning_init_text=c.prompt_init_text, tokenizer_name_or_path=path),
+    "prefix_tuning": lambda c, path: PrefixTuningConfig(task_type=SEQ2SEQ, num_virtual_tokens=c.num_virtual_tokens),
+    "ia3": lambda c, path: IA3Config(task_type=SEQ2SEQ),
+}
+
+
+def build_model(config: TrainConfig):
+    """A fresh base model, wrapped for the method; returns (model, tokenizer)."""
+    device = resolve_device(config.device)
+    model, tokenizer = load_model_and_tokenizer(config.model, dtype="float32", device=str(device))
+    if config.method in PEFT_CONFIGS:
+        model = get_peft_model(model, PEFT_CONFIGS[config.method](config, resolve_model_path(config.model)))
+    if config.gradient_checkpointing:
+        model.config.use_cache = False
+        if config.method in PEFT_CONFIGS:
+            model.enable_input_require_grads()  # frozen embeddings would otherwise cut the graph
+    return model.train(), tokenizer
+
+
+def prepare_datasets(config: TrainConfig, tokenizer) -> tuple[Dataset, Dataset | None]:
+    """Tokenised training and evaluation sets (unpadded; the collator pads per batch)."""
+    data = load_dialogsum(config.data)
+    train = select_split(data, config.train_split)
+    evaluation = None
+    if config.eval_holdout:
+        if config.eval_holdout >= len(train):
+            raise UserError(f"eval_holdout {config.eval_holdout} leaves nothing to train on ({len(train)} dialogues).")
+        cut = len(train) - config.eval_holdout
+        train, evaluation = train.select(range(cut)), train.select(range(cut, len(train)))
+    elif config.eval_strategy != "no":
+        evaluation = select_split(data, config.eval_split)
+        if evaluation is train:
+            raise UserError(f"{config.data} has a single split, so training and evaluation would share it. "
+                            "Set eval_holdout (e.g. --eval_holdout 100) or eval_strategy no.")
+    train = train.select(range(min(config.limit_train or len(train), len(train))))
+    if evaluation is not None:
+        evaluation = evaluation.select(range(min(config.limit_eval or len(evaluation), len(evaluation))))
+
+    def encode(split: Dataset) -> Dataset:
+        pairs = (build_multitask(split, config.seed, config.prompt_template) if config.multitask
+                 else build_prompts(split, "summary", config.prompt_template))
+        return tokenize(pairs, tokenizer, config.max_source_length, config.max_target_length)
+
+    return encode(train), (encode(evaluation) if evaluation is not None else None)
+
+
+def training_arguments(config: TrainConfig, run_dir: Path, has_eval: bool) -> Seq2SeqTrainingArguments:
+    device = resolve_device(config.device)
+    bf16 = config.precision == "bf16" or (
+        config.precision == "auto" and device.type == "cuda" and torch.cuda.is_bf16_supported())
+    return Seq2SeqTrainingArguments(
+        output_dir=str(run_dir / CHECKPOINT_DIR),
+        per_device_train_batch_size=config.batch_size, per_device_eval_batch_size=config.eval_batch_size,
+        gradient_accumulation_steps=config.gradient_accumulation_steps,
+        learning_rate=config.resolved_learning_rate, weight_decay=config.weight_decay,
+        num_train_epochs=config.epochs, max_steps=config.max_steps, warmup_steps=config.warmup_ratio,
+        lr_scheduler_type=config.lr_scheduler, max_grad_norm=config.max_grad_norm,
+        bf16=bf16, use_cpu=device.type == "cpu", activation_checkpointing=config.gradient_checkpointing,
+        # Batches of similar length waste little compute on padding (the old `group_by_length`).
+        train_sampling_strategy="group_by_length",
+        label_names=["labels"],  # PEFT models hide the signature; without this they report no eval loss
+        eval_strategy=config.eval_strategy if has_eval else "no", eval_steps=config.save_steps,
+        save_strategy=config.save_strategy, save_steps=config.save_steps, save_total_limit=config.save_total_limit,
+        logging_steps=config.logging_steps, logging_first_step=True, report_to=[], seed=config.seed,
+        dataloader_num_workers=0, predict_with_generate=False)
+
+
+def train(config: TrainConfig, out: str | Path | None = None, overwrite: bool = False) -> Path:
+    """Train one method and return its run folder."""
+    run_dir = prepare_run_dir(out, f"train-{config.method}", overwrite)
+    return _run(config, run_dir, checkpoint=None)
+
+
+def resume(run_dir: str | Path, overrides: dict | None = None) -> Path:
+    """Continue a run from its last checkpoint (overrides such as max_steps may extend it)."""
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.yaml").is_file():
+        raise UserError(f"{run_dir} has no config.yaml: it is not a training run folder.")
+    checkpoint = get_last_checkpoint(str(run_dir / CHECKPOINT_DIR)) if (run_dir / CHECKPOINT_DIR).is_dir() else None
+    if checkpoint is None:
+        raise UserError(f"{run_dir} has no checkpoint to resume from (save_strategy no?). Start a new run instead.")
+    config = TrainConfig.from_dict(TrainConfig.load(run_dir / "config.yaml").to_dict() | (overrides or {}))
+    return _run(config, run_dir, checkpoint)
+
+
+def _run(config: TrainConfig, run_dir: Path, checkpoint: str | None) -> Path:
+    write_yaml(run_dir / "config.yaml", config.to_dict())
+    if config.model == TINY_MODEL:
+        print(f"Note: {TINY_MODEL_NOTE}")
+    set_seed(config.seed)
+    model, tokenizer = build_model(config)
+    train_set, eval_set = prepare_datasets(config, tokenizer)
+    device = resolve_device(config.device)
+    trainer = Seq2SeqTrainer(
+        model=model, args=training_arguments(config, run_dir, eval_set is not None),
+        train_dataset=train_set, eval_dataset=eval_set, processing_class=tokenizer,
+        data_collator=make_collator(tokenizer, model, pad_to_multiple_of=8 if device.type == "cuda" else None))
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    start = time.perf_counter()
+    result = trainer.train(resume_from_checkpoint=checkpoint)
+    seconds = time.perf_counter() - start
+    trainer.save_model(str(run_dir / MODEL_DIR))  # adapter only for PEFT methods, with the tokenizer
+    trainer.state.save_to_json(str(run_dir / "trainer_state.json"))
+    metrics = _train_metrics(config, model, trainer, result.metrics, seconds, len(train_set), run_dir, device)
+    write_json(run_dir / "train_metrics.json", metrics)
+    save_figure(plot_loss_curve(trainer.state.log_history, f"{config.method} on {config.model}"),
+                run_dir / "loss_curve.png")
+    print(f"Trained {config.method} in {seconds:.1f}s; saved to {run_dir / MODEL_DIR}")
+    return run_dir
+
+
+def _train_metrics(config, model, trainer, result: dict, seconds: float, n_examples: int, run_dir: Path,
+                   device: torch.device) -> dict:
+    counts = count_parameters(model)
+    history = trainer.state.log_history
+    losses = [h["loss"] for h in history if "loss" in h]
+    eval_losses = [h["eval_loss"] for h in history if "eval_loss" in h]
+    if device.type == "cuda":
+        peak, kind = torch.cuda.max_memory_allocated(device) / 2**20, "cuda_max_allocated"
+    else:
+        peak, kind = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "process_peak_rss"
+    saved = sum(f.stat().st_size for f in (run_dir / MODEL_DIR).glob("*.safetensors"))
+    return {
+        "method": config.method, "model": config.model, "data": config.data, "device": str(device),
+        "precision": "bf16" if trainer.args.bf16 else "fp32", "train_examples": n_examples,
+        "global_step": trainer.state.global_step, "epochs": trainer.state.epoch,
+        "train_seconds": round(seconds, 3), "train_samples_per_second": result.get("train_samples_per_second"),
+        "first_train_loss": losses[0] if losses else None, "final_train_loss": losses[-1] if losses else None,
+        "final_eval_loss": eval_losses[-1] if eval_losses else None,
+        "peak_memory_mb": round(peak, 1), "peak_memory_kind": kind,
+        "trainable_parameters": counts["trainable"], "total_parameters": counts["total"],
+        "trainable_percent": counts["percent"], "saved_weights_mb": round(saved / 2**20, 3),
+    }
