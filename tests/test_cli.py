@@ -50,3 +50,45 @@ def test_missing_data_is_one_line_error(tmp_path, capsys):
     assert main(["zero-shot", "--data", str(tmp_path / "nope.jsonl"), "--out", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("dialogsum-lab: error:") and "Traceback" not in err
+
+
+def test_demo_runs_the_whole_lab(tmp_path, capsys):
+    import pandas as pd
+
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "Wall time by stage" in printed and "Absolute percentage improvement of lora" in printed
+    table = pd.read_csv(out / "comparison" / "comparison.csv")
+    assert list(table.system) == ["zero-shot", "full", "lora", "prompt_tuning"]
+    assert (out / "comparison" / "rouge_bars.png").stat().st_size > 1000
+    for method in ("full", "lora", "prompt_tuning"):
+        assert (out / method / "loss_curve.png").exists() and (out / method / "eval-test" / "metrics.json").exists()
+    timings = json.loads((out / "timings.json").read_text())
+    assert set(timings) >= {"train lora", "evaluate lora", "compare"}
+
+
+def test_train_resume_evaluate_merge_compare_from_the_command_line(tmp_path, capsys):
+    run = tmp_path / "lora"
+    assert main(["train", "--method", "lora", "--max_steps", "4", "--save_strategy", "steps", "--save_steps", "2",
+                 "--eval_strategy", "no", "--lora_r", "4", "--out", str(run)]) == 0
+    config = (run / "config.yaml").read_text()
+    assert "lora_r: 4" in config and "max_steps: 4" in config
+    assert main(["train", "--resume", "--out", str(run), "--max_steps", "6"]) == 0
+    assert json.loads((run / "trainer_state.json").read_text())["global_step"] == 6
+    assert main(["evaluate", str(run), "--limit", "3", "--max-new-tokens", "8"]) == 0
+    assert (run / "eval-test" / "metrics.json").exists()
+    assert main(["merge", str(run)]) == 0
+    assert "Summaries identical" in capsys.readouterr().out
+    assert main(["evaluate", str(run / "merged"), "--limit", "3", "--max-new-tokens", "8",
+                 "--out", str(tmp_path / "merged-eval")]) == 0
+    assert main(["compare", str(run), str(tmp_path / "merged-eval"), "--out", str(tmp_path / "cmp"),
+                 "--bootstrap-samples", "50"]) == 0
+    assert (tmp_path / "cmp" / "comparison.md").exists()
+
+
+def test_forgetting_check_scores_both_tasks(tmp_path, capsys):
+    assert main(["forgetting", "--out", str(tmp_path / "f")]) == 0
+    text = (tmp_path / "f" / "forgetting.md").read_text()
+    for name in ("original", "single-task", "multi-task", "summary_rougeL", "topic_rougeL"):
+        assert name in text

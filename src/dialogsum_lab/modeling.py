@@ -119,6 +119,30 @@ def describe_parameters(model: torch.nn.Module) -> str:
             f"percentage of trainable model parameters: {c['percent']:.2f}%")
 
 
+# google/flan-t5-base's architecture, for counting and benchmarking without a download.
+FLAN_T5_BASE_SHAPE = {"vocab_size": 32128, "d_model": 768, "d_kv": 64, "d_ff": 2048, "num_layers": 12,
+                      "num_heads": 12}
+
+
+def random_flan_t5(device: str | torch.device = "cpu", **shape):
+    """A randomly initialised T5 v1.1 / FLAN-T5 (gated-GELU, untied output matrix) of the given shape.
+
+    `device="meta"` builds it without memory, enough to count parameters.
+    """
+    from transformers import T5Config, T5ForConditionalGeneration
+
+    shape = FLAN_T5_BASE_SHAPE | shape
+    config = T5Config(**shape, num_decoder_layers=shape["num_layers"], feed_forward_proj="gated-gelu",
+                      tie_word_embeddings=False, decoder_start_token_id=0, pad_token_id=0, eos_token_id=1)
+    with torch.device(device):
+        model = T5ForConditionalGeneration(config)
+        # transformers 5 ties lm_head to the input embedding at construction; FLAN-T5 keeps its own output
+        # matrix (same init as T5's), saved separately and left untied on load, as for the real checkpoint.
+        model.lm_head.weight = torch.nn.Parameter(torch.randn_like(model.lm_head.weight))
+    model.accepts_loss_kwargs = False
+    return model
+
+
 def build_tiny_t5(out_dir: str | Path, d_model: int = 64, num_layers: int = 2, num_heads: int = 4,
                   vocab_size: int = 1000, seed: int = 0) -> Path:
     """Build, save and return the offline stand-in for FLAN-T5 (deterministic for a given seed).
@@ -126,21 +150,12 @@ def build_tiny_t5(out_dir: str | Path, d_model: int = 64, num_layers: int = 2, n
     Written to a temporary folder first and moved into place, so an interrupted
     build never leaves a half-saved model behind.
     """
-    from transformers import T5Config, T5ForConditionalGeneration
-
     out_dir = Path(out_dir)
     tokenizer = _train_tiny_tokenizer(vocab_size)
-    config = T5Config(
-        vocab_size=len(tokenizer), d_model=d_model, d_kv=d_model // num_heads, d_ff=2 * d_model,
-        num_layers=num_layers, num_decoder_layers=num_layers, num_heads=num_heads,
-        feed_forward_proj="gated-gelu", tie_word_embeddings=False,  # FLAN-T5 / T5 v1.1
-        relative_attention_num_buckets=32, dropout_rate=0.1, decoder_start_token_id=tokenizer.pad_token_id,
-        pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
     torch.manual_seed(seed)
-    model = T5ForConditionalGeneration(config)
-    # transformers 5 ties lm_head to the input embedding at construction; FLAN-T5 keeps its own output
-    # matrix (same init as T5's), which is saved separately and stays untied on load, as for the real model.
-    model.lm_head.weight = torch.nn.Parameter(torch.randn_like(model.lm_head.weight))
+    model = random_flan_t5(vocab_size=len(tokenizer), d_model=d_model, d_kv=d_model // num_heads,
+                           d_ff=2 * d_model, num_layers=num_layers, num_heads=num_heads,
+                           relative_attention_num_buckets=32)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
     staging.chmod(0o755)
@@ -211,7 +226,8 @@ def _attach_adapter(model: PreTrainedModel, adapter: str, base: str) -> PreTrain
         return PeftModel.from_pretrained(model, adapter, is_trainable=False).eval()
     except (RuntimeError, ValueError, KeyError) as err:
         raise UserError(f"adapter {adapter} does not fit base model {base}: it was trained on {trained_on} "
-                        f"({type(err).__name__}: {str(err)[:200]}). Pass the base it was trained on with --base."
+                        f"({type(err).__name__}: {' '.join(str(err).split())[:240]}). Pass the base it was "
+                        "trained on with --base."
                         ) from err
 
 

@@ -117,6 +117,16 @@ def training_arguments(config: TrainConfig, run_dir: Path, has_eval: bool) -> Se
         dataloader_num_workers=0, predict_with_generate=False)
 
 
+def make_trainer(config: TrainConfig, model, tokenizer, run_dir: Path) -> Seq2SeqTrainer:
+    """The Trainer for `model` on the config's data, checkpointing into `run_dir`."""
+    train_set, eval_set = prepare_datasets(config, tokenizer)
+    cuda = resolve_device(config.device).type == "cuda"
+    return Seq2SeqTrainer(
+        model=model, args=training_arguments(config, run_dir, eval_set is not None),
+        train_dataset=train_set, eval_dataset=eval_set, processing_class=tokenizer,
+        data_collator=make_collator(tokenizer, model, pad_to_multiple_of=8 if cuda else None))
+
+
 def train(config: TrainConfig, out: str | Path | None = None, overwrite: bool = False) -> Path:
     """Train one method and return its run folder."""
     run_dir = prepare_run_dir(out, f"train-{config.method}", overwrite)
@@ -141,12 +151,8 @@ def _run(config: TrainConfig, run_dir: Path, checkpoint: str | None) -> Path:
         print(f"Note: {TINY_MODEL_NOTE}")
     set_seed(config.seed)
     model, tokenizer = build_model(config)
-    train_set, eval_set = prepare_datasets(config, tokenizer)
+    trainer = make_trainer(config, model, tokenizer, run_dir)
     device = resolve_device(config.device)
-    trainer = Seq2SeqTrainer(
-        model=model, args=training_arguments(config, run_dir, eval_set is not None),
-        train_dataset=train_set, eval_dataset=eval_set, processing_class=tokenizer,
-        data_collator=make_collator(tokenizer, model, pad_to_multiple_of=8 if device.type == "cuda" else None))
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     start = time.perf_counter()
@@ -154,7 +160,8 @@ def _run(config: TrainConfig, run_dir: Path, checkpoint: str | None) -> Path:
     seconds = time.perf_counter() - start
     trainer.save_model(str(run_dir / MODEL_DIR))  # adapter only for PEFT methods, with the tokenizer
     trainer.state.save_to_json(str(run_dir / "trainer_state.json"))
-    metrics = _train_metrics(config, model, trainer, result.metrics, seconds, len(train_set), run_dir, device)
+    metrics = _train_metrics(config, model, trainer, result.metrics, seconds, len(trainer.train_dataset), run_dir,
+                             device)
     write_json(run_dir / "train_metrics.json", metrics)
     save_figure(plot_loss_curve(trainer.state.log_history, f"{config.method} on {config.model}"),
                 run_dir / "loss_curve.png")
