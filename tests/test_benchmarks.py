@@ -1,0 +1,25 @@
+"""The benchmarks still run (tiny sizes); their numbers are checked by people, never by thresholds here."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+@pytest.mark.parametrize("script", ["bench_generate.py", "bench_train.py", "bench_memory.py", "bench_demo.py"])
+def test_benchmark_smoke_run(script, tmp_path):
+    out = tmp_path / "result.json"
+    subprocess.run([sys.executable, script, "--smoke", "--out", str(out)], cwd=BENCH, check=True,
+                   capture_output=True, text=True, timeout=600)
+    result = json.loads(out.read_text())
+    assert result["machine"]["torch"]
+    if script == "bench_generate.py":
+        assert result["identical_summaries"] == result["dialogues"] and result["speedup"] > 0
+    if script == "bench_train.py":
+        assert result["ours"]["tokens_processed"] < result["lab"]["tokens_processed"]
+    if script == "bench_memory.py":
+        assert result["methods"]["lora"]["trainable"] < result["methods"]["full"]["trainable"]
