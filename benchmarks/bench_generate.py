@@ -8,8 +8,8 @@ import torch
 from common import dialogues, median_time, model_and_tokenizer, parser, print_table, save
 from transformers import GenerationConfig
 
-from dialogsum_lab.data import PROMPT_TEMPLATE
 from dialogsum_lab.generation import generation_config, summarize
+from dialogsum_lab.prompts import PROMPT_TEMPLATE
 
 
 def lab_loop(model, tokenizer, texts: list[str], new_tokens: int) -> list[str]:

@@ -13,7 +13,8 @@ from common import dialogues, median_time, model_and_tokenizer, parser, print_ta
 from datasets import Dataset
 from transformers import Seq2SeqTrainer, Seq2SeqTrainingArguments, default_data_collator
 
-from dialogsum_lab.data import PROMPT_TEMPLATE, build_prompts, make_collator, tokenize
+from dialogsum_lab.data import build_prompts, make_collator, tokenize
+from dialogsum_lab.prompts import PROMPT_TEMPLATE
 
 
 def lab_features(rows: list[dict], tokenizer) -> Dataset:

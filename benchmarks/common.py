@@ -13,7 +13,6 @@ from pathlib import Path
 
 import torch
 
-from dialogsum_lab.data import load_dialogsum, select_split
 from dialogsum_lab.modeling import TINY_MODEL, load_model_and_tokenizer, load_tokenizer, random_flan_t5
 from dialogsum_lab.runs import write_json
 
@@ -38,6 +37,8 @@ def parser(description: str) -> argparse.ArgumentParser:
 
 def dialogues(source: str, n: int) -> tuple[str, list[dict]]:
     """The first `n` dialogues of the shared file (or the sample data when it is missing)."""
+    from dialogsum_lab.data import load_dialogsum, select_split  # the GPU check runs without `datasets`
+
     path = Path(source)
     data = select_split(load_dialogsum(str(path)), "validation") if path.exists() else None
     if data is None:

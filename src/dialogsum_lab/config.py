@@ -13,9 +13,10 @@ from typing import Literal, get_args
 
 import yaml
 
-from dialogsum_lab.data import PROMPT_TEMPLATE, SAMPLE_SOURCE
+from dialogsum_lab.data import SAMPLE_SOURCE
 from dialogsum_lab.errors import UserError
 from dialogsum_lab.modeling import TINY_MODEL
+from dialogsum_lab.prompts import PROMPT_TEMPLATE
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
 Method = Literal["full", "lora", "prompt_tuning", "prefix_tuning", "ia3"]

@@ -18,15 +18,13 @@ from datasets import Dataset, DatasetDict, concatenate_datasets
 from transformers import DataCollatorForSeq2Seq, PreTrainedTokenizerBase
 
 from dialogsum_lab.errors import UserError
+from dialogsum_lab.prompts import PROMPT_TEMPLATE, TOPIC_TEMPLATE
 
 log = logging.getLogger(__name__)
 
 DEFAULT_SOURCE = "knkarthick/dialogsum"
 SAMPLE_SOURCE = "sample"
 SAMPLE_DIR = Path(__file__).resolve().parents[2] / "data" / "sample"
-# The lab's exact instruction; T5's tokenizer drops the newlines, so they are cosmetic.
-PROMPT_TEMPLATE = "Summarize the following conversation.\n\n{dialogue}\n\nSummary: "
-TOPIC_TEMPLATE = "What is the topic of this conversation?\n\n{dialogue}\n\nTopic: "
 # task name -> (prompt template, column holding the target text or texts)
 TASKS = {"summary": (PROMPT_TEMPLATE, "references"), "topic": (TOPIC_TEMPLATE, "topic")}
 SPLIT_NAMES = {"train": "train", "dev": "validation", "val": "validation", "valid": "validation",

@@ -12,7 +12,7 @@ import torch
 from tqdm.auto import tqdm
 from transformers import GenerationConfig, PreTrainedModel, PreTrainedTokenizerBase
 
-from dialogsum_lab.data import PROMPT_TEMPLATE
+from dialogsum_lab.prompts import PROMPT_TEMPLATE
 
 # Greedy with room for a full summary, as in the lab; never transformers' silent 20-token default.
 DEFAULT_MAX_NEW_TOKENS = 200

@@ -17,9 +17,9 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForSeq2SeqLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
-from dialogsum_lab.data import PROMPT_TEMPLATE, SAMPLE_DIR, TOPIC_TEMPLATE
 from dialogsum_lab.errors import UserError
 from dialogsum_lab.generation import generation_config, summarize
+from dialogsum_lab.prompts import PROMPT_TEMPLATE, TOPIC_TEMPLATE
 from dialogsum_lab.runs import write_json
 
 DEFAULT_MODEL = "google/flan-t5-base"
@@ -172,6 +172,8 @@ def _train_tiny_tokenizer(vocab_size: int) -> PreTrainedTokenizerBase:
     """A Unigram (SentencePiece-style) tokenizer trained on the sample data, with T5's special ids."""
     from tokenizers import Tokenizer, models, pre_tokenizers, trainers
     from transformers import T5Tokenizer
+
+    from dialogsum_lab.data import SAMPLE_DIR  # only when building: generation needs no dataset library
 
     texts = [PROMPT_TEMPLATE, TOPIC_TEMPLATE]
     for file in sorted(SAMPLE_DIR.glob("*.jsonl")):
