@@ -18,8 +18,18 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 
-test: lint
+test: lint notebooks
 	$(BIN)/pytest
+
+# Execute every notebook headless on the smoke preset (fails on any cell error); outputs stay in runs/.
+NB_OUT := runs/notebooks-smoke
+notebooks: $(STAMP)
+	rm -rf $(NB_OUT) && mkdir -p $(NB_OUT)
+	for nb in notebooks/0*.ipynb; do \
+	  $(BIN)/papermill "$$nb" "$(NB_OUT)/$$(basename $$nb)" -p preset smoke -p out_dir "$(CURDIR)/$(NB_OUT)/runs" \
+	    --cwd "$(NB_OUT)" --no-progress-bar --log-level WARNING || exit 1; \
+	done
+	@echo "all notebooks ran: $(NB_OUT)"
 
 # Benchmarks 1-4 on this machine (about 12 minutes on 2 CPU cores); results in benchmarks/results/.
 bench: $(STAMP)

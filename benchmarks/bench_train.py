@@ -14,14 +14,13 @@ from datasets import Dataset
 from transformers import Seq2SeqTrainer, Seq2SeqTrainingArguments, default_data_collator
 
 from dialogsum_lab.data import build_prompts, make_collator, tokenize
-from dialogsum_lab.prompts import PROMPT_TEMPLATE
 
 
 def lab_features(rows: list[dict], tokenizer) -> Dataset:
-    """The lab's `tokenize_function`, verbatim in effect."""
-    prompts = [PROMPT_TEMPLATE.format(dialogue=r["dialogue"]) for r in rows]
-    inputs = tokenizer(prompts, padding="max_length", truncation=True, max_length=512).input_ids
-    labels = tokenizer([r["summary"] for r in rows], padding="max_length", truncation=True, max_length=512).input_ids
+    """The lab's `tokenize_function` in effect, on the same (prompt, summary) pairs as ours."""
+    pairs = build_prompts(Dataset.from_list(rows))
+    inputs = tokenizer(pairs["prompt"], padding="max_length", truncation=True, max_length=512).input_ids
+    labels = tokenizer(pairs["target"], padding="max_length", truncation=True, max_length=512).input_ids
     return Dataset.from_dict({"input_ids": inputs, "labels": labels})
 
 
@@ -84,7 +83,7 @@ def main() -> None:
 
         seconds, metrics = median_time(run, args.repeats)
         tokens = sum(len(x) for x in features["input_ids"]) + sum(len(x) for x in features["labels"])
-        result[name] = {"seconds": seconds, "samples_per_second": args.n / seconds,
+        result[name] = {"seconds": seconds, "examples": len(features), "samples_per_second": len(features) / seconds,
                         "tokens_processed": tokens, "train_loss_as_optimised": metrics["train_loss"],
                         "real_token_loss_after": real_token_loss(models[-1], held_out, collator)}
     result["speedup"] = result["lab"]["seconds"] / result["ours"]["seconds"]

@@ -138,8 +138,13 @@ def preset_path(name_or_path: str) -> Path:
     return path
 
 
-def load_preset(name_or_path: str) -> dict:
-    """The preset's three blocks, checked: unknown keys and unknown methods are errors."""
+def load_preset(name_or_path: str | dict) -> dict:
+    """The preset's three blocks, checked: unknown keys and unknown methods are errors.
+
+    A dict (a preset already loaded, perhaps edited in a notebook) is returned as it is.
+    """
+    if isinstance(name_or_path, dict):
+        return name_or_path
     path = preset_path(name_or_path)
     preset = _read_yaml(path)
     unknown = sorted(set(preset) - {"train", "methods", "evaluate"})

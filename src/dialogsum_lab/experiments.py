@@ -55,7 +55,33 @@ def evaluate_path(path: str | Path, preset: dict, out: Path, task: str = "summar
                                     "split": split, **info, "device": str(model.device)})
 
 
-def run_demo(preset_name: str = "smoke", out: str | Path | None = None, methods=DEMO_METHODS,
+def ensure_run(preset_name: str | dict, method: str, run_dir: str | Path, overrides: dict | None = None) -> Path:
+    """Train and evaluate `method` into `run_dir`, or reuse it if a finished run is already there.
+
+    Lets each notebook run on its own or after the others without training twice.
+    """
+    run_dir = Path(run_dir)
+    preset = load_preset(preset_name)
+    split = preset["evaluate"].get("split", "test")
+    if not (run_dir / "train_metrics.json").is_file():
+        train(train_config(preset, method, overrides), run_dir)
+    else:
+        print(f"Reusing the finished {method} run in {run_dir}.")
+    if not (run_dir / f"eval-{split}" / "metrics.json").is_file():
+        evaluate_path(run_dir, preset, run_dir / f"eval-{split}", system=method)
+    return run_dir
+
+
+def ensure_baseline(preset_name: str | dict, out: str | Path) -> Path:
+    """The zero-shot scores of the base model (always a fresh load), reused if already there."""
+    out = Path(out)
+    preset = load_preset(preset_name)
+    if not (out / "metrics.json").is_file():
+        evaluate_path(preset["train"].get("model", TINY_MODEL), preset, out, system="zero-shot")
+    return out
+
+
+def run_demo(preset_name: str | dict = "smoke", out: str | Path | None = None, methods=DEMO_METHODS,
              overwrite: bool = False) -> Path:
     """Zero-shot baseline, then each method trained and evaluated, then the comparison."""
     preset = load_preset(preset_name)
@@ -82,14 +108,18 @@ def run_demo(preset_name: str = "smoke", out: str | Path | None = None, methods=
     return root
 
 
-def run_forgetting(preset_name: str = "smoke", out: str | Path | None = None, method: str = "full",
-                   overwrite: bool = False) -> pd.DataFrame:
-    """Both tasks (summary, topic) scored before training, after summary-only and after multi-task training."""
+def run_forgetting(preset_name: str | dict = "smoke", out: str | Path | None = None, method: str = "full",
+                   overwrite: bool = False, overrides: dict | None = None) -> pd.DataFrame:
+    """Both tasks (summary, topic) scored before training, after summary-only and after multi-task training.
+
+    `overrides` (e.g. {"limit_train": 2000, "epochs": 1}) make the check cheaper on the real model.
+    """
     preset = load_preset(preset_name)
     root = prepare_run_dir(out, "forgetting", overwrite)
     systems = {"original": preset["train"].get("model", TINY_MODEL)}
-    systems["single-task"] = train(train_config(preset, method, {"multitask": False}), root / "single-task")
-    systems["multi-task"] = train(train_config(preset, method, {"multitask": True}), root / "multi-task")
+    for name, multitask in (("single-task", False), ("multi-task", True)):
+        settings = (overrides or {}) | {"multitask": multitask}
+        systems[name] = train(train_config(preset, method, settings), root / name)
     rows = []
     for name, path in systems.items():
         row = {"system": name}

@@ -145,7 +145,7 @@ def plot_rouge_bars(table: pd.DataFrame, title: str = ""):
     ax.set_xticks(x, ROUGE_TYPES)
     ax.set(ylabel="F1", title=title or "ROUGE by system (95% bootstrap interval)")
     ax.grid(axis="y", alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     fig.tight_layout()
     return fig
 

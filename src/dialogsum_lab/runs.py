@@ -64,6 +64,10 @@ def save_figure(fig, path: str | Path) -> Path:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    finally:
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)  # saved, not shown: notebooks display only the figures they ask for
     return path
 
 
