@@ -36,4 +36,6 @@ bench: $(STAMP)
 	cd benchmarks && ../$(BIN)/python bench_generate.py --n 100 --new-tokens 200 --batch-size 16 --repeats 2
 	cd benchmarks && ../$(BIN)/python bench_train.py --repeats 2
 	cd benchmarks && ../$(BIN)/python bench_memory.py
+	cd benchmarks && ../$(BIN)/python bench_memory.py --batch-size 1 --source-tokens 256 --target-tokens 64 \
+	  --out results/memory-small-batch.json
 	cd benchmarks && ../$(BIN)/python bench_demo.py

@@ -38,11 +38,13 @@ def forward_flops(batch: int, s: int = SRC, t: int = TGT, shape: dict = FLAN_T5_
     return batch * (encoder + decoder + t * 2 * d * v)
 
 
-def train_throughput(method: str, batch: int, steps: int = 12, warmup: int = 3) -> dict:
+def train_throughput(method: str, batch: int, steps: int = 12, warmup: int = 3, compile: bool = False) -> dict:
     model, _ = model_and_tokenizer("flan-t5-base-random", "cuda")
     if method == "lora":
         model = get_peft_model(model, LoraConfig(task_type=TaskType.SEQ_2_SEQ_LM, **LAB_LORA))
     model.train()
+    if compile:
+        model.forward = torch.compile(model.forward)  # what Trainer's torch_compile=True does to the model
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5, fused=True)
     g = torch.Generator(device="cuda").manual_seed(0)
     ids = torch.randint(3, 32128, (batch, SRC), device="cuda", generator=g)
@@ -62,7 +64,8 @@ def train_throughput(method: str, batch: int, steps: int = 12, warmup: int = 3) 
     seconds = (time.perf_counter() - start) / steps
     flops = forward_flops(batch) * (3 if method == "full" else 2)
     peak = next((v for k, v in PEAK_BF16.items() if k in torch.cuda.get_device_name()), None)
-    result = {"method": method, "batch": batch, "seconds_per_step": seconds, "samples_per_s": batch / seconds,
+    result = {"method": method, "batch": batch, "compiled": compile, "seconds_per_step": seconds,
+              "samples_per_s": batch / seconds,
               "tokens_per_s": batch * (SRC + TGT) / seconds, "model_tflops_per_step": flops / 1e12,
               "achieved_tflops": flops / seconds / 1e12, "mfu": flops / seconds / peak if peak else None,
               "peak_memory_gib": torch.cuda.max_memory_allocated() / 2**30,
@@ -99,7 +102,53 @@ def generation(texts: list[str], new_tokens: int, batch_size: int) -> dict:
             "identical_summaries": sum(a == b for a, b in zip(ours, lab, strict=True))}
 
 
+def compile_check() -> list[dict]:
+    """Does torch.compile pay for training here? Eager vs compiled, same shapes, same process."""
+    rows = []
+    for method in ("full", "lora"):
+        for compiled in (False, True):
+            start = time.perf_counter()
+            rows.append(train_throughput(method, 64, compile=compiled) | {"wall_s": time.perf_counter() - start})
+            print(rows[-1], flush=True)
+    return rows
+
+
+def trainer_compile_check(steps: int = 80) -> list[dict]:
+    """The real path: `dialogsum-lab train` (Seq2SeqTrainer, dynamic padding, length-grouped batches,
+    variable shapes) on DialogSum, LoRA at batch 32, eager vs `torch_compile: true`."""
+    from dialogsum_lab.config import TrainConfig
+    from dialogsum_lab.runs import read_json
+    from dialogsum_lab.training import train
+
+    root = Path(__file__).resolve().parents[1]
+    base = Path("/tmp/flan-t5-base-random")
+    model, tokenizer = model_and_tokenizer("flan-t5-base-random", "cpu")
+    model.save_pretrained(base)
+    tokenizer.save_pretrained(base)
+    data = next(iter(sorted((root / ".gpu-data").glob("*.jsonl"))), None)
+    rows = []
+    for compiled in (False, True):
+        config = TrainConfig(method="lora", model=str(base), data=str(data) if data else "sample",
+                             train_split="validation" if data else "train", eval_strategy="no", save_strategy="no",
+                             max_steps=steps, batch_size=32, logging_steps=20, torch_compile=compiled)
+        start = time.perf_counter()
+        run = train(config, Path(f"/tmp/trainer-compile-{compiled}"), overwrite=True)
+        metrics = read_json(run / "train_metrics.json")
+        rows.append({"torch_compile": compiled, "steps": steps, "wall_s": time.perf_counter() - start,
+                     **{k: metrics[k] for k in ("train_seconds", "train_samples_per_second", "peak_memory_mb")}})
+        print(rows[-1], flush=True)
+    return rows
+
+
 def main() -> None:
+    import sys
+
+    if "--trainer-compile-check" in sys.argv:
+        save("gpu-trainer-compile", {"runs": trainer_compile_check()}, None)
+        return
+    if "--compile-check" in sys.argv:
+        save("gpu-compile", {"model": "flan-t5-base-random", "batch": 64, "runs": compile_check()}, None)
+        return
     root = Path(__file__).resolve().parents[1]
     files = sorted((root / ".gpu-data").glob("*.jsonl")) or sorted((root / "data" / "sample").glob("*.jsonl"))
     texts = [json.loads(line)["dialogue"] for f in files for line in f.read_text().splitlines() if line.strip()]

@@ -19,8 +19,8 @@ from dialogsum_lab.data import build_prompts, make_collator, tokenize
 def lab_features(rows: list[dict], tokenizer) -> Dataset:
     """The lab's `tokenize_function` in effect, on the same (prompt, summary) pairs as ours."""
     pairs = build_prompts(Dataset.from_list(rows))
-    inputs = tokenizer(pairs["prompt"], padding="max_length", truncation=True, max_length=512).input_ids
-    labels = tokenizer(pairs["target"], padding="max_length", truncation=True, max_length=512).input_ids
+    inputs = tokenizer(list(pairs["prompt"]), padding="max_length", truncation=True, max_length=512).input_ids
+    labels = tokenizer(list(pairs["target"]), padding="max_length", truncation=True, max_length=512).input_ids
     return Dataset.from_dict({"input_ids": inputs, "labels": labels})
 
 

@@ -66,6 +66,7 @@ class TrainConfig:
     seed: int = _f(42, "seed for initialisation, shuffling and dropout")
     precision: Literal["auto", "bf16", "fp32"] = _f("auto", "auto: bf16 autocast on capable CUDA GPUs, else fp32")
     gradient_checkpointing: bool = _f(False, "recompute activations in backward to save memory")
+    torch_compile: bool = _f(False, "compile the model (GPU: ~2x faster steps after 1-2 minutes of compiling)")
     logging_steps: int = _f(5, "log the training loss every N steps")
     eval_strategy: Literal["no", "steps", "epoch"] = _f("epoch", "when to compute the eval loss")
     save_strategy: Literal["no", "steps", "epoch"] = _f("epoch", "when to write a resumable checkpoint")

@@ -9,6 +9,7 @@ mean nothing: it exists to run every step offline in seconds.
 """
 
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -29,6 +30,17 @@ TINY_MODEL_NOTE = ("tiny-random-t5 is a randomly initialised toy model: its summ
                    "for real numbers.")
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 T5_FAMILY = ("t5", "mt5", "umt5")
+
+
+class _UntiedHeadNotice(logging.Filter):
+    """transformers 5 forces `T5Config.tie_word_embeddings=True`, then warns on every FLAN-T5 load that the
+    checkpoint's own lm_head stays untied. Untied is right for FLAN-T5; the warning only confuses learners."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "tie_word_embeddings=False" not in record.getMessage()
+
+
+logging.getLogger("transformers.modeling_utils").addFilter(_UntiedHeadNotice())
 
 
 def cache_dir() -> Path:

@@ -6,11 +6,13 @@ tokenizer -> write metrics and the loss curve. The base model is always a new
 load, so no "original" model anywhere is ever modified by `get_peft_model`.
 """
 
-import resource
+import threading
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from pathlib import Path
 
+import psutil
 import torch
 from datasets import Dataset
 from peft import (
@@ -108,6 +110,7 @@ def training_arguments(config: TrainConfig, run_dir: Path, has_eval: bool) -> Se
         num_train_epochs=config.epochs, max_steps=config.max_steps, warmup_steps=config.warmup_ratio,
         lr_scheduler_type=config.lr_scheduler, max_grad_norm=config.max_grad_norm,
         bf16=bf16, use_cpu=device.type == "cpu", activation_checkpointing=config.gradient_checkpointing,
+        torch_compile=config.torch_compile,
         # Batches of similar length waste little compute on padding (the old `group_by_length`).
         train_sampling_strategy="group_by_length",
         label_names=["labels"],  # PEFT models hide the signature; without this they report no eval loss
@@ -153,15 +156,15 @@ def _run(config: TrainConfig, run_dir: Path, checkpoint: str | None) -> Path:
     model, tokenizer = build_model(config)
     trainer = make_trainer(config, model, tokenizer, run_dir)
     device = resolve_device(config.device)
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
-    start = time.perf_counter()
-    result = trainer.train(resume_from_checkpoint=checkpoint)
-    seconds = time.perf_counter() - start
+    with peak_memory(device) as peak:
+        start = time.perf_counter()
+        result = trainer.train(resume_from_checkpoint=checkpoint)
+        seconds = time.perf_counter() - start
     trainer.save_model(str(run_dir / MODEL_DIR))  # adapter only for PEFT methods, with the tokenizer
     trainer.state.save_to_json(str(run_dir / "trainer_state.json"))
-    metrics = _train_metrics(config, model, trainer, result.metrics, seconds, len(trainer.train_dataset), run_dir,
-                             device)
+    metrics = _train_metrics(config, model, trainer, result.metrics, seconds, len(trainer.train_dataset), run_dir)
+    metrics |= {"device": str(device), "peak_memory_mb": round(peak["bytes"] / 2**20, 1),
+                "peak_memory_kind": peak["kind"]}
     write_json(run_dir / "train_metrics.json", metrics)
     save_figure(plot_loss_curve(trainer.state.log_history, f"{config.method} on {config.model}"),
                 run_dir / "loss_curve.png")
@@ -169,25 +172,48 @@ def _run(config: TrainConfig, run_dir: Path, checkpoint: str | None) -> Path:
     return run_dir
 
 
-def _train_metrics(config, model, trainer, result: dict, seconds: float, n_examples: int, run_dir: Path,
-                   device: torch.device) -> dict:
+@contextmanager
+def peak_memory(device: torch.device, interval: float = 0.005):
+    """Peak memory while the block runs: CUDA's allocator peak, or the process RSS sampled every 5 ms.
+
+    (The RSS high-water mark of the whole process would carry over from earlier work in the same
+    process, e.g. the demo's previous method.)
+    """
+    result = {"bytes": 0, "kind": "cuda_max_allocated" if device.type == "cuda" else "process_rss_sampled_peak"}
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+        yield result
+        result["bytes"] = torch.cuda.max_memory_allocated(device)
+        return
+    process, done = psutil.Process(), threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            result["bytes"] = max(result["bytes"], process.memory_info().rss)
+            done.wait(interval)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        yield result
+    finally:
+        done.set()
+        sampler.join()
+
+
+def _train_metrics(config, model, trainer, result: dict, seconds: float, n_examples: int, run_dir: Path) -> dict:
     counts = count_parameters(model)
     history = trainer.state.log_history
     losses = [h["loss"] for h in history if "loss" in h]
     eval_losses = [h["eval_loss"] for h in history if "eval_loss" in h]
-    if device.type == "cuda":
-        peak, kind = torch.cuda.max_memory_allocated(device) / 2**20, "cuda_max_allocated"
-    else:
-        peak, kind = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "process_peak_rss"
     saved = sum(f.stat().st_size for f in (run_dir / MODEL_DIR).glob("*.safetensors"))
     return {
-        "method": config.method, "model": config.model, "data": config.data, "device": str(device),
+        "method": config.method, "model": config.model, "data": config.data,
         "precision": "bf16" if trainer.args.bf16 else "fp32", "train_examples": n_examples,
         "global_step": trainer.state.global_step, "epochs": trainer.state.epoch,
         "train_seconds": round(seconds, 3), "train_samples_per_second": result.get("train_samples_per_second"),
         "first_train_loss": losses[0] if losses else None, "final_train_loss": losses[-1] if losses else None,
         "final_eval_loss": eval_losses[-1] if eval_losses else None,
-        "peak_memory_mb": round(peak, 1), "peak_memory_kind": kind,
         "trainable_parameters": counts["trainable"], "total_parameters": counts["total"],
         "trainable_percent": counts["percent"], "saved_weights_mb": round(saved / 2**20, 3),
     }
