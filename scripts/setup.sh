@@ -18,9 +18,10 @@ if ! "$venv/bin/python" -c "import torch" 2>/dev/null; then
   elif command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
     "${pip[@]}" "torch==$torch_version"                 # PyPI's Linux wheels are CUDA builds
   else
-    "${pip[@]}" "torch==$torch_version" --index-url https://download.pytorch.org/whl/cpu
+    # torch alone from PyTorch's CPU index; its dependencies come from PyPI with the rest below.
+    "${pip[@]}" --no-deps --retries 1 "torch==$torch_version" --index-url https://download.pytorch.org/whl/cpu
   fi
 fi
-"${pip[@]}" -r requirements.txt
+"${pip[@]}" -r requirements.txt                          # torch==X is satisfied by the X+cpu build
 "${pip[@]}" --no-deps -e .
 "$venv/bin/python" -c "import torch, transformers, peft; print(f'torch {torch.__version__} (CUDA: {torch.cuda.is_available()}), transformers {transformers.__version__}, peft {peft.__version__}')"

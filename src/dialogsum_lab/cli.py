@@ -17,7 +17,6 @@ from dialogsum_lab.modeling import (
     DEFAULT_MODEL,
     TINY_MODEL,
     TINY_MODEL_NOTE,
-    load_model_and_tokenizer,
     load_trained,
     merge_adapter,
 )
@@ -67,18 +66,9 @@ def load_split(args: argparse.Namespace):
 
 def cmd_zero_shot(args: argparse.Namespace) -> None:
     """Score the model as it is, with the lab's instruction prompt and no training."""
-    data = load_split(args)
-    out = prepare_run_dir(args.out, "zero-shot", args.overwrite)
     if args.model == TINY_MODEL:
         log.warning(TINY_MODEL_NOTE)
-    model, tokenizer = load_model_and_tokenizer(args.model, args.dtype, args.device)
-    metrics = evaluate_model(model, tokenizer, data, out, task=args.task, batch_size=args.batch_size,
-                             max_new_tokens=args.max_new_tokens, max_source_length=args.max_source_length,
-                             bootstrap_samples=args.bootstrap_samples, seed=args.seed,
-                             metadata={"system": "zero-shot", "model": args.model, "data": args.data,
-                                       "split": args.split, "device": str(model.device),
-                                       "dtype": str(model.dtype).removeprefix("torch.")})
-    _report(metrics, out, f"{args.model} zero-shot on {args.data}[{args.split}], task {args.task}: ")
+    _evaluate(args, args.model, "zero-shot", args.out, "zero-shot")
 
 
 def cmd_score(args: argparse.Namespace) -> None:
@@ -106,17 +96,23 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
     """Evaluate a training run, an adapter, or any model, loaded fresh."""
-    data = load_split(args)
     path = Path(args.path)
     default_out = path / f"eval-{args.split}" if (path / "config.yaml").is_file() else None
-    out = prepare_run_dir(args.out or default_out, "evaluate", args.overwrite)
-    model, tokenizer, info = load_trained(args.path, args.adapter, args.base, args.dtype, args.device)
+    _evaluate(args, args.path, path.name, args.out or default_out, "evaluate", args.adapter, args.base)
+
+
+def _evaluate(args: argparse.Namespace, path: str, system: str, out: str | Path | None, prefix: str,
+              adapter: str | None = None, base: str | None = None) -> None:
+    """Load fresh, generate for the split, score, write the run folder and print the table."""
+    data = load_split(args)
+    out = prepare_run_dir(out, prefix, args.overwrite)
+    model, tokenizer, info = load_trained(path, adapter, base, args.dtype, args.device)
     metrics = evaluate_model(model, tokenizer, data, out, task=args.task, batch_size=args.batch_size,
                              max_new_tokens=args.max_new_tokens, max_source_length=args.max_source_length,
                              bootstrap_samples=args.bootstrap_samples, seed=args.seed,
-                             metadata={"system": path.name, "data": args.data, "split": args.split, **info,
-                                       "device": str(model.device)})
-    _report(metrics, out, f"{args.path} on {args.data}[{args.split}], task {args.task}: ")
+                             metadata={"system": system, "data": args.data, "split": args.split, **info,
+                                       "device": str(model.device), "dtype": str(model.dtype).removeprefix("torch.")})
+    _report(metrics, out, f"{path} ({system}) on {args.data}[{args.split}], task {args.task}: ")
 
 
 def cmd_merge(args: argparse.Namespace) -> None:

@@ -37,21 +37,19 @@ class StageTimer:
         return markdown_table(pd.DataFrame(rows, columns=["stage", "seconds"]), floatfmt=".1f")
 
 
-def evaluate_path(path: str | Path, preset: dict, out: Path, task: str = "summary", system: str | None = None,
-                  adapter: str | None = None) -> dict:
-    """Evaluate a model, adapter or training run with the preset's `evaluate` settings, loaded fresh."""
-    settings = preset["evaluate"]
-    train = preset["train"]
+def evaluate_path(path: str | Path, preset: dict, out: Path, task: str = "summary", system: str | None = None) -> dict:
+    """Evaluate a model or training run with the preset's `evaluate` settings, loaded fresh."""
+    settings, shared = preset["evaluate"], preset["train"]
     split = settings.get("split", "test")
-    data = select_split(load_dialogsum(train.get("data", "sample")), split)
+    data = select_split(load_dialogsum(shared.get("data", "sample")), split)
     if settings.get("limit"):
         data = data.select(range(min(settings["limit"], len(data))))
-    model, tokenizer, info = load_trained(str(path), adapter=adapter, device=train.get("device", "auto"))
+    model, tokenizer, info = load_trained(str(path), device=shared.get("device", "auto"))
     return evaluate_model(model, tokenizer, data, out, task=task, batch_size=settings.get("batch_size", 16),
                           max_new_tokens=settings.get("max_new_tokens", 200),
-                          max_source_length=train.get("max_source_length", 512),
+                          max_source_length=shared.get("max_source_length", 512),
                           bootstrap_samples=settings.get("bootstrap_samples", 1000),
-                          metadata={"system": system or Path(path).name, "data": train.get("data", "sample"),
+                          metadata={"system": system or Path(path).name, "data": shared.get("data", "sample"),
                                     "split": split, **info, "device": str(model.device)})
 
 
@@ -90,8 +88,7 @@ def run_demo(preset_name: str | dict = "smoke", out: str | Path | None = None, m
     timer = StageTimer()
     base = preset["train"].get("model", TINY_MODEL)
     with timer.stage(f"zero-shot baseline ({base})"):
-        evaluate_path(base, preset, root / "zero-shot", system="zero-shot")
-    runs = [root / "zero-shot"]
+        runs = [ensure_baseline(preset, root / "zero-shot")]
     for method in methods:
         with timer.stage(f"train {method}"):
             train(train_config(preset, method), root / method)
@@ -125,7 +122,7 @@ def run_forgetting(preset_name: str | dict = "smoke", out: str | Path | None = N
         row = {"system": name}
         for task in ("summary", "topic"):
             metrics = evaluate_path(path, preset, root / f"eval-{name}-{task}", task=task, system=name)
-            row[f"{task}_rougeL"] = metrics["rouge"]["best_reference"]["rougeL"]["mean"]
+            row[f"{task}_rougeL"] = metrics["rouge"][metrics["primary_view"]]["rougeL"]["mean"]
         rows.append(row)
     table = pd.DataFrame(rows)
     write_text(root / "forgetting.md", markdown_table(table) + "\n")
