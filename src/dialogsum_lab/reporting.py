@@ -8,7 +8,7 @@ import pandas as pd
 
 from dialogsum_lab.errors import UserError
 from dialogsum_lab.metrics import PRIMARY_VIEW, ROUGE_TYPES, VIEWS, paired_bootstrap, per_example_scores
-from dialogsum_lab.runs import read_json, read_jsonl
+from dialogsum_lab.runs import read_json, read_jsonl, save_figure, write_json, write_text
 
 
 def rouge_frame(metrics: dict) -> pd.DataFrame:
@@ -20,6 +20,7 @@ def rouge_frame(metrics: dict) -> pd.DataFrame:
 
 
 def rouge_table(metrics: dict, title: str = "") -> str:
+    """The table the command line prints after scoring: every view, mean and interval."""
     refs = metrics["references_per_example"]
     span = f"{refs['min']}" if refs["min"] == refs["max"] else f"{refs['min']}-{refs['max']}"
     head = (f"{title}ROUGE F1 over {metrics['n_examples']} examples ({span} references each); "
@@ -73,7 +74,7 @@ def load_system(path: str | Path) -> dict:
         preferred = [e for e in evals if e.parent.name == "eval-test"] or evals
         if not preferred:
             raise UserError(f"{path} has no metrics.json: evaluate it first (dialogsum-lab evaluate {path}).")
-        train, path = path / "train_metrics.json", preferred[0].parent
+        path = preferred[0].parent
     elif not train.is_file():
         train = path.parent / "train_metrics.json"
     metrics = read_json(path / "metrics.json")
@@ -131,17 +132,16 @@ def significance_frame(systems: list[dict], view: str = PRIMARY_VIEW, samples: i
     return pd.DataFrame(rows)
 
 
-def plot_rouge_bars(table: pd.DataFrame, title: str = ""):
+def plot_rouge_bars(systems: list[dict], view: str = PRIMARY_VIEW, title: str = ""):
     """Grouped bars: one group per ROUGE type, one bar per system, with bootstrap intervals."""
     fig, ax = _figure((7, 3.8))
-    width = 0.8 / len(table)
+    width = 0.8 / len(systems)
     x = np.arange(len(ROUGE_TYPES))
-    for k, row in enumerate(table.itertuples(index=False)):
-        means = [getattr(row, t) for t in ROUGE_TYPES]
-        cis = [tuple(float(v) for v in getattr(row, f"{t}_ci").strip("[]").split(",")) for t in ROUGE_TYPES]
-        errors = np.array([[m - lo for m, (lo, _) in zip(means, cis, strict=True)],
-                           [hi - m for m, (_, hi) in zip(means, cis, strict=True)]])
-        ax.bar(x + k * width - 0.4 + width / 2, means, width, yerr=errors, capsize=3, label=row.system)
+    for k, s in enumerate(systems):
+        cells = [s["metrics"]["rouge"][view][t] for t in ROUGE_TYPES]
+        means = np.array([c["mean"] for c in cells])
+        errors = np.array([means - [c["ci_low"] for c in cells], [c["ci_high"] for c in cells] - means])
+        ax.bar(x + k * width - 0.4 + width / 2, means, width, yerr=errors, capsize=3, label=s["name"])
     ax.set_xticks(x, ROUGE_TYPES)
     ax.set(ylabel="F1", title=title or "ROUGE by system (95% bootstrap interval)")
     ax.grid(axis="y", alpha=0.3)
@@ -170,8 +170,6 @@ def markdown_table(frame: pd.DataFrame, floatfmt: str = ".4f") -> str:
 def compare_runs(paths: list[str | Path], out: Path, example: int = 0, view: str = PRIMARY_VIEW,
                  bootstrap_samples: int = 1000) -> str:
     """Write comparison.{md,csv}, significance.csv, rouge_bars.png and side_by_side.md; return the report."""
-    from dialogsum_lab.runs import save_figure, write_json, write_text
-
     systems = [load_system(p) for p in paths]
     if view not in VIEWS:
         raise UserError(f"unknown view '{view}'. Choose one of {', '.join(VIEWS)}.")
@@ -191,5 +189,5 @@ def compare_runs(paths: list[str | Path], out: Path, example: int = 0, view: str
     write_text(out / "side_by_side.md", side_by_side(systems, example))
     write_json(out / "comparison.json", {"view": view, "systems": [s["path"] for s in systems],
                                          "table": table.to_dict(orient="records")})
-    save_figure(plot_rouge_bars(table), out / "rouge_bars.png")
+    save_figure(plot_rouge_bars(systems, view), out / "rouge_bars.png")
     return text
