@@ -158,3 +158,10 @@ def test_truncation_limits_source_and_target(tiny):
     features = tokenize(build_prompts(train), tokenizer, max_source_length=16, max_target_length=5)
     assert max(len(x) for x in features["input_ids"]) == 16
     assert max(len(x) for x in features["labels"]) == 5
+
+
+def test_hub_dataset_offline_is_a_clear_error():
+    # conftest sets HF_DATASETS_OFFLINE: the real Hub code path runs and fails the way a user without network sees it
+    with pytest.raises(UserError, match="could not load dataset 'knkarthick/dialogsum' from the Hugging Face Hub.*"
+                                        "--data sample"):
+        load_dialogsum("knkarthick/dialogsum")

@@ -51,3 +51,8 @@ def test_parameter_report(tiny):
     counts = count_parameters(model)
     assert counts["trainable"] == counts["total"] == sum(p.numel() for p in model.parameters())
     assert "percentage of trainable model parameters: 100.00%" in describe_parameters(model)
+
+
+def test_hub_model_offline_is_a_clear_error():
+    with pytest.raises(UserError, match="could not load model 'google/flan-t5-base'.*tiny-random-t5"):
+        load_model_and_tokenizer("google/flan-t5-base")

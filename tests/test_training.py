@@ -1,4 +1,5 @@
 import json
+import math
 
 import pytest
 import torch
@@ -151,3 +152,10 @@ def test_compare_reports_the_runs_own_numbers(lora_run, tmp_path):
     assert table[table.system == "lora"].iloc[0]["trainable_params"] == train_metrics["trainable_parameters"]
     for name in ("rouge_bars.png", "significance.csv", "side_by_side.md", "comparison.md"):
         assert (tmp_path / "cmp" / name).stat().st_size > 0
+
+
+def test_gradient_checkpointing_with_peft_trains(tmp_path):
+    run = train(quick("lora", max_steps=3, gradient_checkpointing=True), tmp_path / "gc")
+    state = json.loads((run / "trainer_state.json").read_text())
+    assert state["global_step"] == 3
+    assert all(math.isfinite(h["loss"]) for h in state["log_history"] if "loss" in h)

@@ -70,9 +70,9 @@ def _load_hub(source: str, skip_invalid: bool) -> DatasetDict:
     try:
         hub = load_dataset(source)
     except Exception as err:  # offline, unknown id, auth: all end the same way for the user
+        reason = " ".join(str(err).split())[:200]
         raise UserError(f"could not load dataset '{source}' from the Hugging Face Hub ({type(err).__name__}: "
-                        f"{str(err)[:200]}). Offline? Pass a local file or folder with --data, or --data sample."
-                        ) from err
+                        f"{reason}). Offline? Pass a local file or folder with --data, or --data sample.") from err
     return DatasetDict({
         SPLIT_NAMES.get(name, name): _to_dataset(_normalise(
             ((i + 2, row) for i, row in enumerate(split)), f"{source}[{name}]", skip_invalid))

@@ -110,8 +110,9 @@ def load_model_and_tokenizer(name_or_path: str = DEFAULT_MODEL, dtype: str = "au
 
 
 def _load_error(name: str, err: Exception) -> UserError:
-    return UserError(f"could not load model '{name}' ({type(err).__name__}: {str(err)[:300]}). Pass a Hub id "
-                     f"(needs network), a folder saved with save_pretrained, or '{TINY_MODEL}' to work offline.")
+    reason = " ".join(str(err).split())[:300]
+    return UserError(f"could not load model '{name}' ({type(err).__name__}: {reason}). Pass a Hub id (needs "
+                     f"network), a folder saved with save_pretrained, or '{TINY_MODEL}' to work offline.")
 
 
 def count_parameters(model: torch.nn.Module) -> dict:

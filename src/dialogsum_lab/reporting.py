@@ -44,6 +44,18 @@ def plot_loss_curve(log_history: list[dict], title: str = ""):
     return fig
 
 
+def plot_lengths(lengths: dict[str, list[int]], limit: int = 512, title: str = ""):
+    """Token-length histograms (e.g. prompts and summaries) with the truncation limit marked."""
+    fig, ax = _figure((6, 3.5))
+    for name, values in lengths.items():
+        ax.hist(values, bins=30, alpha=0.6, label=f"{name} (max {max(values)})")
+    ax.axvline(limit, color="black", linestyle="--", label=f"truncation at {limit}")
+    ax.set(xlabel="tokens", ylabel="examples", title=title or "Token lengths")
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
 def _figure(size: tuple[float, float]):
     """A new figure; outside notebooks on the non-interactive backend (no display needed)."""
     import matplotlib
