@@ -16,6 +16,7 @@ import tempfile
 from pathlib import Path
 
 import torch
+import yaml
 from transformers import AutoModelForSeq2SeqLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from dialogsum_lab.errors import UserError
@@ -30,6 +31,9 @@ TINY_MODEL_NOTE = ("tiny-random-t5 is a randomly initialised toy model: its summ
                    "for real numbers.")
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 T5_FAMILY = ("t5", "mt5", "umt5")
+# A dialogue to check a merged model against its adapter on, wherever the data lives.
+PROBE_DIALOGUE = ("#Person1#: Could you water my plants while I'm away?\n#Person2#: Of course. How often?\n"
+                  "#Person1#: Every two days. The key is under the mat.")
 
 
 class _UntiedHeadNotice(logging.Filter):
@@ -217,8 +221,6 @@ def load_trained(path: str, adapter: str | None = None, base: str | None = None,
     """
     run = Path(path)
     if (run / "config.yaml").is_file() and (run / "model").is_dir():  # a dialogsum-lab training run
-        import yaml
-
         base = base or yaml.safe_load((run / "config.yaml").read_text())["model"]
         run = run / "model"
         path = str(run)
@@ -242,8 +244,7 @@ def _attach_adapter(model: PreTrainedModel, adapter: str, base: str) -> PreTrain
     except (RuntimeError, ValueError, KeyError) as err:
         raise UserError(f"adapter {adapter} does not fit base model {base}: it was trained on {trained_on} "
                         f"({type(err).__name__}: {' '.join(str(err).split())[:240]}). Pass the base it was "
-                        "trained on with --base."
-                        ) from err
+                        "trained on with --base.") from err
 
 
 def merge_adapter(path: str, out: str | Path, base: str | None = None, check_texts: list[str] | None = None,
@@ -280,7 +281,3 @@ def merge_adapter(path: str, out: str | Path, base: str | None = None, check_tex
              "summaries_identical": before == after, "dialogues_checked": len(texts)}
     write_json(out / "merge_check.json", check)
     return check
-
-
-PROBE_DIALOGUE = ("#Person1#: Could you water my plants while I'm away?\n#Person2#: Of course. How often?\n"
-                  "#Person1#: Every two days. The key is under the mat.")
