@@ -37,7 +37,7 @@ def parser(description: str) -> argparse.ArgumentParser:
 
 def dialogues(source: str, n: int) -> tuple[str, list[dict]]:
     """The first `n` dialogues of the shared file (or the sample data when it is missing)."""
-    from dialogsum_lab.data import load_dialogsum, select_split  # the GPU check runs without `datasets`
+    from dialogsum_lab.data import head, load_dialogsum, select_split  # the GPU check runs without `datasets`
 
     path = Path(source)
     data = select_split(load_dialogsum(str(path)), "validation") if path.exists() else None
@@ -46,7 +46,7 @@ def dialogues(source: str, n: int) -> tuple[str, list[dict]]:
         from datasets import concatenate_datasets
 
         data, source = concatenate_datasets([sample[s] for s in ("train", "validation", "test")]), "sample"
-    return source, data.select(range(min(n, len(data)))).to_list()
+    return source, head(data, n).to_list()
 
 
 def model_and_tokenizer(name: str, device: str):

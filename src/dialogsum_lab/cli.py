@@ -8,16 +8,15 @@ from pathlib import Path
 from typing import Literal, get_args, get_origin
 
 from dialogsum_lab.config import METHODS, TrainConfig, load_preset, train_config
-from dialogsum_lab.data import DEFAULT_SOURCE, SAMPLE_SOURCE, TASKS, load_dialogsum, select_split
+from dialogsum_lab.data import DEFAULT_SOURCE, SAMPLE_SOURCE, TASKS
 from dialogsum_lab.errors import UserError
-from dialogsum_lab.evaluation import evaluate_model, read_predictions, write_results
+from dialogsum_lab.evaluation import load_eval_split, read_predictions, run_evaluation, write_results
 from dialogsum_lab.experiments import DEMO_METHODS, run_demo, run_forgetting
 from dialogsum_lab.generation import DEFAULT_MAX_NEW_TOKENS
 from dialogsum_lab.modeling import (
     DEFAULT_MODEL,
     TINY_MODEL,
     TINY_MODEL_NOTE,
-    load_trained,
     merge_adapter,
 )
 from dialogsum_lab.reporting import compare_runs, rouge_table
@@ -53,17 +52,6 @@ def _generation_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dtype", default="auto", help="auto (bf16 on capable CUDA GPUs, else fp32), float32, bfloat16")
 
 
-def load_split(args: argparse.Namespace):
-    data = select_split(load_dialogsum(args.data, skip_invalid=args.skip_invalid), args.split)
-    if args.limit is not None:
-        if args.limit < 1:
-            raise UserError(f"--limit must be at least 1 (got {args.limit}).")
-        data = data.select(range(min(args.limit, len(data))))
-    if len(data) == 0:
-        raise UserError(f"the {args.split} split of {args.data} is empty. Pick another --split or --data.")
-    return data
-
-
 def cmd_zero_shot(args: argparse.Namespace) -> None:
     """Score the model as it is, with the lab's instruction prompt and no training."""
     if args.model == TINY_MODEL:
@@ -73,7 +61,7 @@ def cmd_zero_shot(args: argparse.Namespace) -> None:
 
 def cmd_score(args: argparse.Namespace) -> None:
     """Score summaries made elsewhere against the split's references."""
-    data = load_split(args)
+    data = load_eval_split(args.data, args.split, args.limit, args.skip_invalid)
     predictions = read_predictions(args.predictions, data)
     out = prepare_run_dir(args.out, "score", args.overwrite)
     metrics = write_results(out, data, predictions, args.task, args.bootstrap_samples, args.seed,
@@ -104,14 +92,11 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 def _evaluate(args: argparse.Namespace, path: str, system: str, out: str | Path | None, prefix: str,
               adapter: str | None = None, base: str | None = None) -> None:
     """Load fresh, generate for the split, score, write the run folder and print the table."""
-    data = load_split(args)
-    out = prepare_run_dir(out, prefix, args.overwrite)
-    model, tokenizer, info = load_trained(path, adapter, base, args.dtype, args.device)
-    metrics = evaluate_model(model, tokenizer, data, out, task=args.task, batch_size=args.batch_size,
-                             max_new_tokens=args.max_new_tokens, max_source_length=args.max_source_length,
-                             bootstrap_samples=args.bootstrap_samples, seed=args.seed,
-                             metadata={"system": system, "data": args.data, "split": args.split, **info,
-                                       "device": str(model.device), "dtype": str(model.dtype).removeprefix("torch.")})
+    out, metrics = run_evaluation(
+        path, args.data, args.split, out, prefix=prefix, overwrite=args.overwrite, limit=args.limit,
+        skip_invalid=args.skip_invalid, adapter=adapter, base=base, dtype=args.dtype, device=args.device,
+        system=system, task=args.task, batch_size=args.batch_size, max_new_tokens=args.max_new_tokens,
+        max_source_length=args.max_source_length, bootstrap_samples=args.bootstrap_samples, seed=args.seed)
     _report(metrics, out, f"{path} ({system}) on {args.data}[{args.split}], task {args.task}: ")
 
 

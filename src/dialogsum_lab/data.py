@@ -200,6 +200,11 @@ def _to_dataset(rows: list[dict]) -> Dataset:
     return Dataset.from_list(rows)
 
 
+def head(dataset: Dataset, n: int | None) -> Dataset:
+    """The first `n` rows (all of them when `n` is None or larger than the split)."""
+    return dataset if n is None else dataset.select(range(min(n, len(dataset))))
+
+
 def build_prompts(dataset: Dataset, task: str = "summary", template: str | None = None) -> Dataset:
     """Training pairs (`prompt`, `target`, `task`) for `summary` or `topic`.
 

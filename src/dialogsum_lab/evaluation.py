@@ -10,11 +10,39 @@ from pathlib import Path
 from datasets import Dataset
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from dialogsum_lab.data import TASKS, references_for
+from dialogsum_lab.data import TASKS, head, load_dialogsum, references_for, select_split
 from dialogsum_lab.errors import UserError
 from dialogsum_lab.generation import DEFAULT_MAX_NEW_TOKENS, generation_config, summarize
 from dialogsum_lab.metrics import compute_rouge
-from dialogsum_lab.runs import read_jsonl, write_json, write_jsonl
+from dialogsum_lab.modeling import load_trained
+from dialogsum_lab.runs import prepare_run_dir, read_jsonl, write_json, write_jsonl
+
+
+def load_eval_split(source: str, split: str, limit: int | None = None, skip_invalid: bool = False) -> Dataset:
+    """The (first `limit` dialogues of the) split to score, refusing an empty one."""
+    if limit is not None and limit < 1:
+        raise UserError(f"--limit must be at least 1 (got {limit}).")
+    data = head(select_split(load_dialogsum(source, skip_invalid=skip_invalid), split), limit)
+    if len(data) == 0:
+        raise UserError(f"the {split} split of {source} is empty. Pick another --split or --data.")
+    return data
+
+
+def run_evaluation(path: str | Path, source: str, split: str, out: str | Path | None, *, prefix: str = "evaluate",
+                   overwrite: bool = False, limit: int | None = None, skip_invalid: bool = False,
+                   adapter: str | None = None, base: str | None = None, dtype: str = "auto", device: str = "auto",
+                   system: str | None = None, **generation) -> tuple[Path, dict]:
+    """Load `path` fresh (a model, an adapter or a training run), summarise the split, score, write.
+
+    The data is read before the run folder is made, so a bad source leaves nothing behind.
+    `generation` takes `evaluate_model`'s settings (task, batch_size, max_new_tokens, ...).
+    """
+    data = load_eval_split(source, split, limit, skip_invalid)
+    out = prepare_run_dir(out, prefix, overwrite)
+    model, tokenizer, info = load_trained(str(path), adapter, base, dtype, device)
+    metadata = {"system": system or Path(path).name, "data": source, "split": split, **info,
+                "device": str(model.device), "dtype": str(model.dtype).removeprefix("torch.")}
+    return out, evaluate_model(model, tokenizer, data, out, metadata=metadata, **generation)
 
 
 def evaluate_model(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, dataset: Dataset, out_dir: Path, *,

@@ -8,9 +8,8 @@ from pathlib import Path
 import pandas as pd
 
 from dialogsum_lab.config import load_preset, train_config
-from dialogsum_lab.data import load_dialogsum, select_split
-from dialogsum_lab.evaluation import evaluate_model
-from dialogsum_lab.modeling import TINY_MODEL, load_trained
+from dialogsum_lab.evaluation import run_evaluation
+from dialogsum_lab.modeling import TINY_MODEL
 from dialogsum_lab.reporting import compare_runs, markdown_table
 from dialogsum_lab.runs import prepare_run_dir, write_json, write_text
 from dialogsum_lab.training import train
@@ -40,17 +39,11 @@ class StageTimer:
 def evaluate_path(path: str | Path, preset: dict, out: Path, task: str = "summary", system: str | None = None) -> dict:
     """Evaluate a model or training run with the preset's `evaluate` settings, loaded fresh."""
     settings, shared = preset["evaluate"], preset["train"]
-    split = settings.get("split", "test")
-    data = select_split(load_dialogsum(shared.get("data", "sample")), split)
-    if settings.get("limit"):
-        data = data.select(range(min(settings["limit"], len(data))))
-    model, tokenizer, info = load_trained(str(path), device=shared.get("device", "auto"))
-    return evaluate_model(model, tokenizer, data, out, task=task, batch_size=settings.get("batch_size", 16),
-                          max_new_tokens=settings.get("max_new_tokens", 200),
+    return run_evaluation(path, shared.get("data", "sample"), settings.get("split", "test"), out,
+                          limit=settings.get("limit"), device=shared.get("device", "auto"), system=system, task=task,
+                          batch_size=settings.get("batch_size", 16), max_new_tokens=settings.get("max_new_tokens", 200),
                           max_source_length=shared.get("max_source_length", 512),
-                          bootstrap_samples=settings.get("bootstrap_samples", 1000),
-                          metadata={"system": system or Path(path).name, "data": shared.get("data", "sample"),
-                                    "split": split, **info, "device": str(model.device)})
+                          bootstrap_samples=settings.get("bootstrap_samples", 1000))[1]
 
 
 def ensure_run(preset_name: str | dict, method: str, run_dir: str | Path, overrides: dict | None = None) -> Path:

@@ -37,17 +37,18 @@ def summarize(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, dialog
     """
     prompts = [prompt_template.format(dialogue=d) for d in dialogues]
     config = config or generation_config(model)
-    lengths = [len(ids) for ids in tokenizer(prompts, truncation=True, max_length=max_source_length)["input_ids"]]
+    # Tokenise once; batches below are only padded.
+    encoded = tokenizer(prompts, truncation=True, max_length=max_source_length)["input_ids"]
     # Longest first: a batch that does not fit in memory fails at once, not at the end.
-    order = sorted(range(len(prompts)), key=lambda i: -lengths[i])
+    order = sorted(range(len(prompts)), key=lambda i: -len(encoded[i]))
     multiple = 8 if model.device.type == "cuda" else None  # tensor-core friendly shapes on GPU
     outputs: list[str] = [""] * len(prompts)
     with torch.inference_mode(), tqdm(total=len(prompts), desc="Generating", unit="dialogue",
                                       disable=not progress) as bar:
         for start in range(0, len(order), batch_size):
             batch = order[start:start + batch_size]
-            inputs = tokenizer([prompts[i] for i in batch], return_tensors="pt", padding=True, truncation=True,
-                               max_length=max_source_length, pad_to_multiple_of=multiple).to(model.device)
+            inputs = tokenizer.pad({"input_ids": [encoded[i] for i in batch]}, padding=True,
+                                   pad_to_multiple_of=multiple, return_tensors="pt").to(model.device)
             generated = model.generate(**inputs, generation_config=config)
             for i, text in zip(batch, tokenizer.batch_decode(generated, skip_special_tokens=True), strict=True):
                 outputs[i] = text.strip()

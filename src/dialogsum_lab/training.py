@@ -29,7 +29,15 @@ from transformers import Seq2SeqTrainer, Seq2SeqTrainingArguments, set_seed
 from transformers.trainer_utils import get_last_checkpoint
 
 from dialogsum_lab.config import TrainConfig
-from dialogsum_lab.data import build_multitask, build_prompts, load_dialogsum, make_collator, select_split, tokenize
+from dialogsum_lab.data import (
+    build_multitask,
+    build_prompts,
+    head,
+    load_dialogsum,
+    make_collator,
+    select_split,
+    tokenize,
+)
 from dialogsum_lab.errors import UserError
 from dialogsum_lab.modeling import (
     TINY_MODEL,
@@ -86,9 +94,8 @@ def prepare_datasets(config: TrainConfig, tokenizer) -> tuple[Dataset, Dataset |
         if evaluation is train:
             raise UserError(f"{config.data} has a single split, so training and evaluation would share it. "
                             "Set eval_holdout (e.g. --eval_holdout 100) or eval_strategy no.")
-    train = train.select(range(min(config.limit_train or len(train), len(train))))
-    if evaluation is not None:
-        evaluation = evaluation.select(range(min(config.limit_eval or len(evaluation), len(evaluation))))
+    train = head(train, config.limit_train)
+    evaluation = head(evaluation, config.limit_eval) if evaluation is not None else None
 
     def encode(split: Dataset) -> Dataset:
         pairs = (build_multitask(split, config.seed, config.prompt_template) if config.multitask
