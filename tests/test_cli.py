@@ -1,12 +1,17 @@
+import dataclasses
 import json
 
-from dialogsum_lab.cli import main
+import pytest
+import yaml
+
+from dialogsum_lab.cli import build_parser, main
+from dialogsum_lab.config import EvalConfig
 
 
-def test_zero_shot_end_to_end_and_refuses_to_overwrite(tmp_path, capsys):
+def test_zero_shot_end_to_end_and_refuses_to_overwrite(tmp_path, capsys, caplog):
     out = tmp_path / "run"
     assert main(["zero-shot", "--limit", "4", "--max-new-tokens", "8", "--out", str(out),
-                 "--bootstrap-samples", "50"]) == 0
+                 "--bootstrap-samples", "50", "--max-source-length", "16"]) == 0
     printed = capsys.readouterr().out
     assert "mean_over_references" in printed and "rougeLsum" in printed
     rows = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
@@ -14,6 +19,12 @@ def test_zero_shot_end_to_end_and_refuses_to_overwrite(tmp_path, capsys):
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["n_examples"] == 4 and metrics["model"] == "tiny-random-t5"
     assert metrics["generation"]["max_new_tokens"] == 8
+    # Every prompt is longer than 16 tokens: counted, said once, and the summaries' lengths come from token ids.
+    assert metrics["generation"]["truncated_prompts"] == 4 and metrics["generation"]["max_prompt_tokens"] > 16
+    assert caplog.text.count("4 of 4 prompts are longer than max_source_length=16") == 1
+    assert metrics["generation"]["hit_max_new_tokens"] == 4 and metrics["generation"]["mean_tokens"] == 8
+    saved = yaml.safe_load((out / "eval_config.yaml").read_text())
+    assert (saved["max_new_tokens"], saved["max_source_length"], saved["limit"]) == (8, 16, 4)
     before = (out / "metrics.json").read_text()
     assert main(["zero-shot", "--limit", "2", "--out", str(out)]) == 2
     assert "already holds results" in capsys.readouterr().err
@@ -39,6 +50,12 @@ def test_score_text_and_jsonl_predictions(tmp_path, capsys):
     bad.write_text(json.dumps({"id": "nope", "prediction": "x"}) + "\n")
     assert main(["score", "--predictions", str(bad), "--out", str(tmp_path / "s3")]) == 2
     assert "1 unknown" in capsys.readouterr().err
+
+    repeated = tmp_path / "repeated.jsonl"
+    repeated.write_text("".join(json.dumps({"id": i, "prediction": s}) + "\n"
+                                for i, s in [*zip(test["id"], test["summary"], strict=True), (test["id"][0], "x")]))
+    assert main(["score", "--predictions", str(repeated), "--out", str(tmp_path / "s5")]) == 2
+    assert f"id(s) {test['id'][0]} appear on more than one line" in capsys.readouterr().err
 
     good = tmp_path / "good.jsonl"
     good.write_text("".join(json.dumps({"id": i, "prediction": s}) + "\n"
@@ -92,3 +109,55 @@ def test_forgetting_check_scores_both_tasks(tmp_path, capsys):
     text = (tmp_path / "f" / "forgetting.md").read_text()
     for name in ("original", "single-task", "multi-task", "summary_rougeL", "topic_rougeL"):
         assert name in text
+
+
+def test_evaluation_flags_come_from_the_eval_config():
+    def flags(command: str) -> set[str]:
+        sub = next(a for a in build_parser()._actions if a.dest == "command").choices[command]
+        return {s for a in sub._actions for s in a.option_strings}
+
+    names = {f"--{f.name.replace('_', '-')}" for f in dataclasses.fields(EvalConfig)}
+    assert names <= flags("zero-shot") and names <= flags("evaluate")
+    assert {"--data", "--split", "--limit", "--rouge-tokenizer", "--bootstrap-seed", "--seed"} <= flags("score")
+    assert "--max-new-tokens" not in flags("score")
+
+
+@pytest.fixture(scope="module")
+def custom_run(tmp_path_factory):
+    """A tiny LoRA run trained with its own prompt and a short source length."""
+    run = tmp_path_factory.mktemp("custom") / "run"
+    assert main(["train", "--method", "lora", "--max_steps", "2", "--eval_strategy", "no", "--save_strategy", "no",
+                 "--prompt_template", "Condense this chat: {dialogue} Condensed:", "--max_source_length", "24",
+                 "--out", str(run)]) == 0
+    return run
+
+
+def test_evaluate_scores_a_run_with_the_settings_it_was_trained_with(custom_run, capsys):
+    assert main(["evaluate", str(custom_run), "--limit", "3", "--max-new-tokens", "4",
+                 "--bootstrap-samples", "20"]) == 0
+    metrics = json.loads((custom_run / "eval-test" / "metrics.json").read_text())
+    assert metrics["prompt_template"] == "Condense this chat: {dialogue} Condensed:"
+    assert metrics["generation"]["max_source_length"] == 24 and metrics["generation"]["truncated_prompts"] == 3
+    saved = yaml.safe_load((custom_run / "eval-test" / "eval_config.yaml").read_text())
+    assert saved["prompt_template"] == "Condense this chat: {dialogue} Condensed:" and saved["max_new_tokens"] == 4
+
+
+def test_overwrite_replaces_a_run_only_when_the_new_one_succeeds(tmp_path, capsys):
+    run = tmp_path / "run"
+    quick = ["--max_steps", "2", "--eval_strategy", "no", "--out", str(run)]
+    assert main(["train", "--method", "lora", "--save_strategy", "steps", "--save_steps", "1", *quick]) == 0
+    before = sorted(p.relative_to(run) for p in run.rglob("*"))
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"dialogue": broken\n')
+    assert main(["train", "--method", "full", "--data", str(bad), "--overwrite", *quick]) == 2
+    assert sorted(p.relative_to(run) for p in run.rglob("*")) == before  # the failed retry changed nothing
+    assert "method: lora" in (run / "config.yaml").read_text()
+
+    assert main(["train", "--method", "full", "--save_strategy", "no", "--overwrite", *quick]) == 0
+    assert (run / "model" / "model.safetensors").exists() and not (run / "model" / "adapter_config.json").exists()
+    assert not list(run.glob("checkpoints/checkpoint-*")) and "method: full" in (run / "config.yaml").read_text()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.jsonl", "run"]  # no staging folder left behind
+
+    fresh = tmp_path / "fresh"
+    assert main(["train", "--data", str(bad), "--out", str(fresh)]) == 2
+    assert not fresh.exists()  # a failed new run leaves nothing to block its retry

@@ -47,13 +47,15 @@ def test_yaml_scientific_notation_is_a_number(tmp_path):
 
 
 @pytest.mark.parametrize(("values", "message"), [
-    ({"method": "qlora"}, "method 'qlora' is unknown"),
+    ({"method": "qlora"}, "method is 'qlora'; choose one of full, lora"),
     ({"precision": "fp16"}, "fp16 overflows in T5"),
     ({"prompt_template": "Summarize:"}, "needs a {dialogue} placeholder"),
     ({"lora_r": 0}, "lora_r and lora_alpha must be >= 1"),
     ({"learning_rate": -1.0}, "learning_rate must be positive"),
     ({"epochs": 0, "max_steps": -1}, "set epochs > 0 or max_steps > 0"),
     ({"lr": 0.1}, "unknown setting\\(s\\) lr"),
+    ({"device": "cuda:1"}, "first visible GPU.*CUDA_VISIBLE_DEVICES=1"),
+    ({"method": "prefix_tuning", "gradient_checkpointing": True}, "prefix_tuning cannot use gradient_checkpointing"),
 ])
 def test_invalid_settings_name_the_fix(values, message):
     with pytest.raises(UserError, match=message):
@@ -63,3 +65,28 @@ def test_invalid_settings_name_the_fix(values, message):
 def test_unknown_preset_lists_the_known_ones():
     with pytest.raises(UserError, match="no preset 'nope'. Choose one of .*lab.*smoke"):
         load_preset("nope")
+
+
+def test_eval_config_takes_a_training_runs_own_prompt_and_length(tmp_path):
+    from dialogsum_lab.config import EvalConfig, eval_config
+
+    template = "Condense this chat: {dialogue} Condensed:"
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(
+        TrainConfig(prompt_template=template, max_source_length=64, data="elsewhere.jsonl").to_dict()))
+    config = eval_config(load_preset("smoke"), run=tmp_path)
+    assert (config.template, config.max_source_length, config.data) == (template, 64, "elsewhere.jsonl")
+    assert config.max_new_tokens == load_preset("smoke")["evaluate"]["max_new_tokens"]
+    assert eval_config(None, run=tmp_path, overrides={"max_source_length": 128}).max_source_length == 128
+    assert eval_config(None, run=tmp_path, overrides={"task": "topic"}).template.startswith("What is the topic")
+    assert EvalConfig.from_dict(config.to_dict()) == config  # saved beside metrics.json, it loads back
+    with pytest.raises(UserError, match="batch_size is 'eight'; it must be a whole number"):
+        EvalConfig.from_dict({"batch_size": "eight"})
+
+
+def test_settings_arrive_as_strings_and_are_converted_or_refused():
+    config = TrainConfig.from_dict({"batch_size": "8", "multitask": "false", "epochs": "2", "learning_rate": "null",
+                                    "lora_target_modules": "q,v"})
+    assert (config.batch_size, config.multitask, config.epochs, config.learning_rate) == (8, False, 2.0, None)
+    assert config.lora_target_modules == ["q", "v"]
+    with pytest.raises(UserError, match="multitask is 'nope'; write true or false"):
+        TrainConfig.from_dict({"multitask": "nope"})

@@ -133,7 +133,7 @@ def test_prompts_use_every_reference_and_multitask_mixes_both_tasks():
     assert pairs[0]["prompt"].endswith("\n\nSummary: ")
     mixed = build_multitask(test)
     assert set(mixed["task"]) == {"summary", "topic"}
-    assert references_for(test, "topic") == [[t] for t in test["topic"]]
+    assert references_for(test, "topic") == [list(t) for t in test["topics"]]
     with pytest.raises(UserError, match="no {dialogue} placeholder"):
         build_prompts(test, template="Summarize:")
 
@@ -165,3 +165,74 @@ def test_hub_dataset_offline_is_a_clear_error():
     with pytest.raises(UserError, match="could not load dataset 'knkarthick/dialogsum' from the Hugging Face Hub.*"
                                         "--data sample"):
         load_dialogsum("knkarthick/dialogsum")
+
+
+# Two distinct dialogues whose texts differ only in whitespace, as DialogSum's test_173/test_337.
+TWIN = "#Person1#: Where is the station?\n#Person2#: Turn left at the bank."
+TWIN_SPACED = "#Person1#: Where is the station?\n#Person2#:  Turn left at the bank."
+
+
+def twin_rows_hub() -> list[dict]:
+    return [{"id": f"test_{n}_{k}", "dialogue": text, "summary": f"{n} summary {k}", "topic": f"{n} topic {k}"}
+            for n, text in ((173, TWIN), (337, TWIN_SPACED)) for k in (1, 2, 3)]
+
+
+def twin_rows_original() -> list[dict]:
+    return [{"fname": f"test_{n}", "dialogue": text, **{f"summary{k}": f"{n} summary {k}" for k in (1, 2, 3)},
+             **{f"topic{k}": f"{n} topic {k}" for k in (1, 2, 3)}}
+            for n, text in ((173, TWIN), (337, TWIN_SPACED))]
+
+
+@pytest.mark.parametrize("shape", ["hub_csv", "original_jsonl"])
+def test_distinct_dialogues_with_equal_text_stay_apart(tmp_path, shape):
+    from dialogsum_lab.evaluation import read_predictions
+
+    file = (write_csv(tmp_path / "test.csv", twin_rows_hub()) if shape == "hub_csv"
+            else write_jsonl(tmp_path / "dialogsum.test.jsonl", twin_rows_original()))
+    test = load_dialogsum(str(file))["test"]
+    assert test["id"] == ["test_173", "test_337"]
+    for row, n in zip(test, (173, 337), strict=True):
+        assert row["references"] == [f"{n} summary {k}" for k in (1, 2, 3)]
+        assert row["topics"] == [f"{n} topic {k}" for k in (1, 2, 3)] and row["topic"] == f"{n} topic 1"
+    # A published system's output, one line per dialogue, and a JSONL keyed by fname both line up.
+    (tmp_path / "system.txt").write_text("first\nsecond\n")
+    assert read_predictions(tmp_path / "system.txt", test) == ["first", "second"]
+    write_jsonl(tmp_path / "system.jsonl", [{"id": "test_337", "prediction": "b"},
+                                            {"id": "test_173", "prediction": "a"}])
+    assert read_predictions(tmp_path / "system.jsonl", test) == ["a", "b"]
+
+
+def test_both_shapes_load_to_the_same_rows(tmp_path):
+    hub = load_dialogsum(str(write_csv(tmp_path / "test.csv", twin_rows_hub())))["test"]
+    original = load_dialogsum(str(write_jsonl(tmp_path / "dialogsum.test.jsonl", twin_rows_original())))["test"]
+    assert hub.to_list() == original.to_list()
+
+
+def test_hub_rows_of_one_dialogue_must_agree_on_the_text(tmp_path):
+    rows = twin_rows_hub()
+    rows[1]["dialogue"] = "#Person1#: Something else entirely."
+    with pytest.raises(UserError, match=r"test_173_1 \(line 2\), test_173_2 \(line 4\).*dialogues differ"):
+        load_dialogsum(str(write_csv(tmp_path / "test.csv", rows)))
+
+
+def test_repeated_ids_are_refused_with_their_names(tmp_path):
+    file = write_jsonl(tmp_path / "test.jsonl", [
+        {"id": "a", "dialogue": DIALOGUE_A, "summary": "x"}, {"id": "b", "dialogue": DIALOGUE_B, "summary": "y"},
+        {"id": "a", "dialogue": DIALOGUE_B, "summary": "z"}])
+    with pytest.raises(UserError, match=r"id\(s\) a appear on more than one row"):
+        load_dialogsum(str(file))
+
+
+def test_rows_without_ids_never_fold(tmp_path):
+    file = write_jsonl(tmp_path / "test_1.jsonl", [{"dialogue": TWIN, "summary": "x"},
+                                                   {"dialogue": TWIN, "summary": "y"}])
+    assert load_dialogsum(str(file))["test"]["id"] == ["test_1_1", "test_1_2"]
+
+
+def test_csv_keeps_newlines_inside_quoted_fields_like_jsonl(tmp_path):
+    rows = [{"id": f"train_{i}", "dialogue": d, "summary": f"Summary {i}.\nSecond line.", "topic": "t"}
+            for i, d in enumerate((DIALOGUE_A, DIALOGUE_B, "#Person1#: One \"quoted\", line.\n\n#Person2#: Two."))]
+    from_csv = load_dialogsum(str(write_csv(tmp_path / "train.csv", rows)))["train"]
+    from_jsonl = load_dialogsum(str(write_jsonl(tmp_path / "train.jsonl", rows)))["train"]
+    assert from_csv.to_list() == from_jsonl.to_list()
+    assert from_csv[0]["dialogue"] == DIALOGUE_A  # the turn break survives

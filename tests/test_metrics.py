@@ -4,6 +4,7 @@ from rouge_score import rouge_scorer
 
 from dialogsum_lab.metrics import (
     ROUGE_TYPES,
+    UnicodeTokenizer,
     bootstrap_ci,
     compute_rouge,
     paired_bootstrap,
@@ -73,3 +74,27 @@ def test_paired_bootstrap_detects_a_clear_improvement():
     assert better["significant"] and better["p_value"] < 0.01 and better["difference"] == pytest.approx(0.05)
     noise = paired_bootstrap(a, a + rng.normal(0, 0.05, size=100), samples=500)
     assert noise["ci_low"] < 0 < noise["ci_high"]
+
+
+def test_default_tokenizer_hides_non_ascii_text_and_says_so(caplog):
+    emoji, chinese = "🎂🎉", "会议在3点开始"  # a wrong summary that shares only the digit with its reference
+    with caplog.at_level("WARNING"):
+        default = compute_rouge([emoji, chinese, ""], [[emoji], ["电影在3点"], ["A cat sleeps."]], bootstrap_samples=10)
+    scores = per_example_scores([emoji, chinese], [[emoji], ["电影在3点"]])["first_reference"]["rouge1"]
+    assert list(scores) == [0.0, 1.0]  # what rouge_score's own tokenizer gives: both wrong
+    assert default["text_check"] == {"blank_predictions": 1, "predictions_without_tokens": 1,
+                                     "references_without_tokens": 1}
+    assert "1 prediction(s) are blank" in caplog.text and "--rouge-tokenizer unicode" in caplog.text
+    assert default["settings"]["tokenizer"] == "default"
+    assert default["settings"]["rougeLsum_sentence_split"].startswith("regex")
+    unicode = per_example_scores([emoji, chinese], [[emoji], ["电影在3点"]], "unicode")["first_reference"]["rouge1"]
+    assert unicode[0] == 1.0 and 0 < unicode[1] < 1
+
+
+def test_unicode_tokenizer_equals_the_default_on_ascii_text():
+    from rouge_score.tokenizers import DefaultTokenizer
+
+    texts = [PREDICTION, *REFERENCES, "It's 9:30 -- the #Person1#'s e-mail (re: $20.5 refund) isn't here_yet!"]
+    for text in texts:
+        assert UnicodeTokenizer().tokenize(text) == DefaultTokenizer(use_stemmer=True).tokenize(text)
+    assert UnicodeTokenizer().tokenize("Café Москва 会议 🎉") == ["café", "москва", "会", "议", "🎉"]

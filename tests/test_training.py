@@ -35,8 +35,17 @@ def lora_run(tmp_path_factory):
                  tmp_path_factory.mktemp("runs") / "lora")
 
 
+def first_step_scores(model, tokenizer) -> torch.Tensor:
+    """The scores `generate()` gives the first summary token: what any adapter must change."""
+    inputs = tokenizer(["Summarize: #Person1#: Can you lend me a pen?\n#Person2#: Sure."], return_tensors="pt")
+    with torch.inference_mode():
+        out = model.generate(**inputs, generation_config=generation_config(model, max_new_tokens=1),
+                             output_scores=True, return_dict_in_generate=True)
+    return out.scores[0]
+
+
 @pytest.mark.parametrize("method", list(LEARNING_RATES))
-def test_each_method_trains_and_its_loss_falls(method, tmp_path):
+def test_each_method_trains_and_changes_what_generate_produces(method, tmp_path):
     run = train(quick(method), tmp_path / method)
     state = json.loads((run / "trainer_state.json").read_text())
     losses = [h["loss"] for h in state["log_history"] if "loss" in h]
@@ -47,6 +56,29 @@ def test_each_method_trains_and_its_loss_falls(method, tmp_path):
     assert (run / "loss_curve.png").stat().st_size > 1000
     weights = "model.safetensors" if method == "full" else "adapter_model.safetensors"
     assert (run / "model" / weights).exists() and (run / "config.yaml").exists()
+    # Loaded as evaluation loads it, the trained model must generate differently from its base.
+    trained, tokenizer, _ = load_trained(str(run), device="cpu")
+    base, _ = load_model_and_tokenizer("tiny-random-t5", "float32", "cpu")
+    assert not torch.allclose(first_step_scores(trained, tokenizer), first_step_scores(base, tokenizer), atol=1e-4)
+
+
+def test_prefix_tuning_generation_equals_greedy_decoding_through_forward(tmp_path):
+    """generate() with its cache must give what step-by-step forward passes (the training path) give."""
+    model, tokenizer = build_model(quick("prefix_tuning"))
+    model.eval()
+    inputs = tokenizer(["Summarize: #Person1#: Shall we meet at noon?\n#Person2#: Yes.",
+                        "Summarize: #Person1#: Is the library open today until late?\n#Person2#: Until nine."],
+                       return_tensors="pt", padding=True)
+    sequence = torch.zeros((2, 1), dtype=torch.long)
+    with torch.inference_mode():
+        for _ in range(6):
+            logits = model(**inputs, decoder_input_ids=sequence).logits[:, -1]
+            sequence = torch.cat([sequence, logits.argmax(-1, keepdim=True)], dim=1)
+        generated = model.generate(**inputs, generation_config=generation_config(model, max_new_tokens=6))
+        with model.disable_adapter():
+            base = model.generate(**inputs, generation_config=generation_config(model, max_new_tokens=6))
+    assert torch.equal(generated, sequence)
+    assert not torch.equal(generated, base)
 
 
 def test_trainable_counts_are_peft_own(tmp_path):
@@ -106,10 +138,21 @@ def test_merged_lora_equals_unmerged(lora_run, tmp_path):
     assert info["adapter"] is None and not hasattr(merged, "peft_config")
 
 
-def test_adapter_on_the_wrong_base_is_a_clear_error(lora_run, tmp_path):
-    other = build_tiny_t5(tmp_path / "narrow", d_model=32)
+def test_adapter_on_a_different_base_is_refused_naming_both(lora_run, tmp_path):
+    same_widths = build_tiny_t5(tmp_path / "vocab", vocab_size=700)  # peft alone would load the adapter silently
+    with pytest.raises(UserError, match=r"trained on a different base .*vocab_size \d+ vs \d+ \(trained vs given\)"
+                                        r".*--base"):
+        load_trained(str(lora_run), base=str(same_widths), device="cpu")
+    with pytest.raises(UserError, match="vocab_size"):
+        merge_adapter(str(lora_run), tmp_path / "merged", base=str(same_widths), device="cpu")
+    # An adapter made elsewhere has no record of its base: peft's own shape check still answers clearly.
+    import shutil
+
+    foreign = shutil.copytree(lora_run / "model", tmp_path / "foreign")
+    (foreign / "base_model.json").unlink()
+    narrow = build_tiny_t5(tmp_path / "narrow", d_model=32)
     with pytest.raises(UserError, match="does not fit base model .*--base"):
-        load_trained(str(lora_run / "model"), base=str(other), device="cpu")
+        load_trained(str(foreign), base=str(narrow), device="cpu")
 
 
 def test_resume_continues_from_the_checkpoint_step(lora_run, tmp_path):
@@ -159,3 +202,34 @@ def test_gradient_checkpointing_with_peft_trains(tmp_path):
     state = json.loads((run / "trainer_state.json").read_text())
     assert state["global_step"] == 3
     assert all(math.isfinite(h["loss"]) for h in state["log_history"] if "loss" in h)
+
+
+def test_notebook_runs_are_reused_only_with_equal_settings(tmp_path, capsys):
+    import copy
+
+    from dialogsum_lab.experiments import ensure_baseline, ensure_run
+
+    preset = {"train": {"limit_train": 8, "max_steps": 2, "eval_strategy": "no", "save_strategy": "no",
+                        "device": "cpu"},
+              "methods": {"lora": {"learning_rate": 1e-2}},
+              "evaluate": {"limit": 2, "max_new_tokens": 4, "bootstrap_samples": 20}}
+    run = ensure_run(preset, "lora", tmp_path / "lora")
+    stamp = (run / "train_metrics.json").stat().st_mtime_ns
+    assert ensure_run(preset, "lora", run) == run and "Reusing the finished lora run" in capsys.readouterr().out
+    edited = copy.deepcopy(preset)
+    edited["methods"]["lora"]["learning_rate"] = 2e-2
+    with pytest.raises(UserError, match=r"other settings \(learning_rate: 0.01 -> 0.02\).*overwrite=True"):
+        ensure_run(edited, "lora", run)
+    longer = copy.deepcopy(preset)
+    longer["evaluate"]["max_new_tokens"] = 5
+    with pytest.raises(UserError, match=r"eval-test was made with other settings \(max_new_tokens: 4 -> 5\)"):
+        ensure_run(longer, "lora", run)
+    assert (run / "train_metrics.json").stat().st_mtime_ns == stamp  # refused, nothing touched
+    ensure_run(edited, "lora", run, overwrite=True)
+    assert "learning_rate: 0.02" in (run / "config.yaml").read_text()
+
+    ensure_baseline(preset, tmp_path / "zero-shot")
+    other_model = copy.deepcopy(preset)
+    other_model["train"]["model"] = str(build_tiny_t5(tmp_path / "other"))
+    with pytest.raises(UserError, match="model: 'tiny-random-t5' -> "):
+        ensure_baseline(other_model, tmp_path / "zero-shot")

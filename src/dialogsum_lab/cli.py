@@ -7,12 +7,11 @@ import sys
 from pathlib import Path
 from typing import Literal, get_args, get_origin
 
-from dialogsum_lab.config import METHODS, TrainConfig, load_preset, train_config
-from dialogsum_lab.data import DEFAULT_SOURCE, SAMPLE_SOURCE, TASKS
+from dialogsum_lab.config import METHODS, EvalConfig, TrainConfig, eval_config, load_preset, train_config
 from dialogsum_lab.errors import UserError
 from dialogsum_lab.evaluation import load_eval_split, read_predictions, run_evaluation, write_results
 from dialogsum_lab.experiments import DEMO_METHODS, run_demo, run_forgetting
-from dialogsum_lab.generation import DEFAULT_MAX_NEW_TOKENS
+from dialogsum_lab.metrics import BOOTSTRAP_SAMPLES, VIEWS
 from dialogsum_lab.modeling import (
     DEFAULT_MODEL,
     TINY_MODEL,
@@ -20,54 +19,57 @@ from dialogsum_lab.modeling import (
     merge_adapter,
 )
 from dialogsum_lab.reporting import compare_runs, rouge_table
-from dialogsum_lab.runs import prepare_run_dir
+from dialogsum_lab.runs import check_run_dir, run_folder, run_path
 from dialogsum_lab.training import resume, train
 
 log = logging.getLogger("dialogsum_lab")
 
-
-def _data_args(p: argparse.ArgumentParser, split: str = "test") -> None:
-    p.add_argument("--data", default=SAMPLE_SOURCE,
-                   help=f"'{SAMPLE_SOURCE}' (shipped), a Hub id such as {DEFAULT_SOURCE}, or a local folder or "
-                        ".jsonl/.json/.csv file (a single file is the split its name says, or any split if none)")
-    p.add_argument("--split", default=split, help="train, validation or test")
-    p.add_argument("--limit", type=int, default=None, help="use only the first N dialogues (quick runs)")
-    p.add_argument("--skip-invalid", action="store_true",
-                   help="drop rows with an empty dialogue or summary (and report how many) instead of failing")
-    p.add_argument("--task", default="summary", choices=list(TASKS), help="summarise, or name the topic")
+# EvalConfig settings that scoring ready-made predictions uses (no model, no generation).
+SCORE_SETTINGS = ("data", "split", "limit", "task", "skip_invalid", "rouge_tokenizer", "bootstrap_samples",
+                  "bootstrap_seed")
+# Earlier names of options, still accepted.
+ALIASES = {"bootstrap_seed": ["--seed"]}
 
 
 def _out_args(p: argparse.ArgumentParser, prefix: str) -> None:
     p.add_argument("--out", default=None, help=f"run folder (default: runs/{prefix}-<timestamp>)")
-    p.add_argument("--overwrite", action="store_true", help="replace results already in --out")
-    p.add_argument("--bootstrap-samples", type=int, default=1000, help="resamples for the confidence intervals")
-    p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap")
+    p.add_argument("--overwrite", action="store_true", help="replace results already in --out (once the new ones "
+                                                             "are complete)")
 
 
-def _generation_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--batch-size", type=int, default=16, help="dialogues per generate() call")
-    p.add_argument("--max-new-tokens", type=int, default=DEFAULT_MAX_NEW_TOKENS, help="summary length cap")
-    p.add_argument("--max-source-length", type=int, default=512, help="prompt tokens kept (longer are truncated)")
-    p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:1, ...")
-    p.add_argument("--dtype", default="auto", help="auto (bf16 on capable CUDA GPUs, else fp32), float32, bfloat16")
+def _eval_options(p: argparse.ArgumentParser, names: tuple[str, ...] | None = None) -> None:
+    """One --option per EvalConfig field (all, or `names`); only options given on the command line override."""
+    group = p.add_argument_group("evaluation settings (override the preset and the training run's own)")
+    for f in dataclasses.fields(EvalConfig):
+        if names is None or f.name in names:
+            _add_option(group, f, f"--{f.name.replace('_', '-')}", *ALIASES.get(f.name, []), switch=True)
+
+
+def _evaluation_config(args: argparse.Namespace, run: str | Path | None = None) -> EvalConfig:
+    """Defaults, then the preset's evaluate block (--config), then the training run's settings, then options."""
+    overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(EvalConfig) if hasattr(args, f.name)}
+    preset = load_preset(args.config) if getattr(args, "config", None) else None
+    return eval_config(preset, run, overrides)
 
 
 def cmd_zero_shot(args: argparse.Namespace) -> None:
     """Score the model as it is, with the lab's instruction prompt and no training."""
     if args.model == TINY_MODEL:
         log.warning(TINY_MODEL_NOTE)
-    _evaluate(args, args.model, "zero-shot", args.out, "zero-shot")
+    _evaluate(args, args.model, "zero-shot", args.out, "zero-shot", _evaluation_config(args))
 
 
 def cmd_score(args: argparse.Namespace) -> None:
     """Score summaries made elsewhere against the split's references."""
-    data = load_eval_split(args.data, args.split, args.limit, args.skip_invalid)
+    config = _evaluation_config(args)
+    out = run_path(args.out, "score")
+    check_run_dir(out, args.overwrite)
+    data = load_eval_split(config)
     predictions = read_predictions(args.predictions, data)
-    out = prepare_run_dir(args.out, "score", args.overwrite)
-    metrics = write_results(out, data, predictions, args.task, args.bootstrap_samples, args.seed,
-                            {"system": Path(args.predictions).stem, "predictions_file": str(args.predictions),
-                             "data": args.data, "split": args.split, "task": args.task})
-    _report(metrics, out, f"{args.predictions} on {args.data}[{args.split}]: ")
+    with run_folder(out, args.overwrite) as folder:
+        metrics = write_results(folder, data, predictions, config, {"system": Path(args.predictions).stem,
+                                                                    "predictions_file": str(args.predictions)})
+    _report(metrics, out, f"{args.predictions} on {config.data}[{config.split}]: ")
 
 
 def cmd_train(args: argparse.Namespace) -> None:
@@ -85,25 +87,25 @@ def cmd_train(args: argparse.Namespace) -> None:
 def cmd_evaluate(args: argparse.Namespace) -> None:
     """Evaluate a training run, an adapter, or any model, loaded fresh."""
     path = Path(args.path)
-    default_out = path / f"eval-{args.split}" if (path / "config.yaml").is_file() else None
-    _evaluate(args, args.path, path.name, args.out or default_out, "evaluate", args.adapter, args.base)
+    config = _evaluation_config(args, run=path)
+    default_out = path / f"eval-{config.split}" if (path / "config.yaml").is_file() else None
+    _evaluate(args, args.path, path.name, args.out or default_out, "evaluate", config, args.adapter, args.base)
 
 
 def _evaluate(args: argparse.Namespace, path: str, system: str, out: str | Path | None, prefix: str,
-              adapter: str | None = None, base: str | None = None) -> None:
+              config: EvalConfig, adapter: str | None = None, base: str | None = None) -> None:
     """Load fresh, generate for the split, score, write the run folder and print the table."""
-    out, metrics = run_evaluation(
-        path, args.data, args.split, out, prefix=prefix, overwrite=args.overwrite, limit=args.limit,
-        skip_invalid=args.skip_invalid, adapter=adapter, base=base, dtype=args.dtype, device=args.device,
-        system=system, task=args.task, batch_size=args.batch_size, max_new_tokens=args.max_new_tokens,
-        max_source_length=args.max_source_length, bootstrap_samples=args.bootstrap_samples, seed=args.seed)
-    _report(metrics, out, f"{path} ({system}) on {args.data}[{args.split}], task {args.task}: ")
+    out, metrics = run_evaluation(path, config, out, prefix=prefix, overwrite=args.overwrite, adapter=adapter,
+                                  base=base, system=system)
+    _report(metrics, out, f"{path} ({system}) on {config.data}[{config.split}], task {config.task}: ")
 
 
 def cmd_merge(args: argparse.Namespace) -> None:
     """Merge a LoRA adapter into its base and check the merged model agrees with the adapter."""
-    out = prepare_run_dir(args.out or Path(args.path) / "merged", "merged", args.overwrite)
-    check = merge_adapter(args.path, out, args.base, device=args.device)
+    out = Path(args.out or Path(args.path) / "merged")
+    check_run_dir(out, args.overwrite)
+    with run_folder(out, args.overwrite) as folder:
+        check = merge_adapter(args.path, folder, args.base, device=args.device)
     agree = "identical" if check["summaries_identical"] else "DIFFERENT"
     print(f"Merged model saved to {out}. Summaries {agree}; max |logit difference| "
           f"{check['max_abs_logit_difference']:.2e} (details in merge_check.json).")
@@ -111,8 +113,10 @@ def cmd_merge(args: argparse.Namespace) -> None:
 
 def cmd_compare(args: argparse.Namespace) -> None:
     """One table, chart, significance test and side-by-side view across runs."""
-    out = prepare_run_dir(args.out, "compare", args.overwrite)
-    print(compare_runs(args.runs, out, args.example, args.view, args.bootstrap_samples))
+    out = run_path(args.out, "compare")
+    with run_folder(out, args.overwrite) as folder:
+        report = compare_runs(args.runs, folder, args.example, args.view, args.bootstrap_samples)
+    print(report)
     print(f"Wrote comparison.md, comparison.csv, significance.csv, rouge_bars.png, side_by_side.md to {out}")
 
 
@@ -136,17 +140,27 @@ def _config_options(p: argparse.ArgumentParser) -> None:
     """One --option per TrainConfig field; only options given on the command line override the preset."""
     group = p.add_argument_group("training settings (override the preset)")
     for f in dataclasses.fields(TrainConfig):
-        kinds = get_args(f.type) or (f.type,)
-        kwargs = {"default": argparse.SUPPRESS, "help": f.metadata["help"]}
-        if get_origin(f.type) is Literal:
-            kwargs["choices"] = kinds
-        elif f.type is bool:
-            kwargs |= {"type": _parse_bool, "metavar": "{true,false}"}
-        elif get_origin(f.type) is list:
-            kwargs["nargs"] = "+"
-        elif float in kinds or int in kinds:
-            kwargs["type"] = float if float in kinds else int
-        group.add_argument(f"--{f.name}", **kwargs)
+        _add_option(group, f, f"--{f.name}")
+
+
+def _add_option(group, f: dataclasses.Field, *flags: str, switch: bool = False) -> None:
+    """An option for a config field: its help, its choices or type; absent unless given, so it overrides only then.
+
+    A boolean is `--flag true|false` (what launchers such as SageMaker pass), or with `switch`, `--flag`/`--no-flag`.
+    """
+    kinds = get_args(f.type) or (f.type,)
+    kwargs = {"default": argparse.SUPPRESS, "help": f.metadata["help"], "dest": f.name}
+    if get_origin(f.type) is Literal:
+        kwargs["choices"] = kinds
+    elif f.type is bool and switch:
+        kwargs["action"] = argparse.BooleanOptionalAction
+    elif f.type is bool:
+        kwargs |= {"type": _parse_bool, "metavar": "{true,false}"}
+    elif get_origin(f.type) is list:
+        kwargs["nargs"] = "+"
+    elif float in kinds or int in kinds:
+        kwargs["type"] = float if float in kinds else int
+    group.add_argument(*flags, **kwargs)
 
 
 def _report(metrics: dict, out: Path, title: str) -> None:
@@ -162,15 +176,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("zero-shot", help="summarise a split with an untrained model and score it")
     p.add_argument("--model", default=TINY_MODEL,
                    help=f"Hub id (e.g. {DEFAULT_MODEL}), a local model folder, or {TINY_MODEL} (offline toy)")
-    _data_args(p)
-    _generation_args(p)
+    p.add_argument("--config", default=None, help="preset (smoke, lab) or .yaml whose evaluate block sets defaults")
     _out_args(p, "zero-shot")
+    _eval_options(p)
     p.set_defaults(func=cmd_zero_shot)
 
     p = sub.add_parser("score", help="score summaries made elsewhere against a split's references")
     p.add_argument("--predictions", required=True, help=".jsonl with id and prediction, or .txt, one a line")
-    _data_args(p)
     _out_args(p, "score")
+    _eval_options(p, SCORE_SETTINGS)
     p.set_defaults(func=cmd_score)
 
     p = sub.add_parser("train", help="fine-tune with one method (full, lora, prompt_tuning, prefix_tuning, ia3)")
@@ -185,9 +199,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("path", help="training run folder, adapter folder, model folder or Hub id")
     p.add_argument("--adapter", default=None, help="PEFT adapter folder to put on the model in PATH")
     p.add_argument("--base", default=None, help="base model for an adapter (default: the one it was trained on)")
-    _data_args(p)
-    _generation_args(p)
+    p.add_argument("--config", default=None, help="preset (smoke, lab) or .yaml whose evaluate block sets defaults")
     _out_args(p, "evaluate")
+    _eval_options(p)
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("merge", help="merge a LoRA adapter into a standalone model and check they agree")
@@ -200,9 +214,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("compare", help="compare evaluated runs: table, chart, significance, side-by-side")
     p.add_argument("runs", nargs="+", help="evaluation or training run folders; the first is the baseline")
-    p.add_argument("--view", default="mean_over_references",
+    p.add_argument("--view", default="mean_over_references", choices=VIEWS,
                    help="first_reference, mean_over_references (the course's) or best_reference")
     p.add_argument("--example", type=int, default=0, help="which example to show side by side")
+    p.add_argument("--bootstrap-samples", type=int, default=BOOTSTRAP_SAMPLES, help="resamples for the paired tests")
     _out_args(p, "compare")
     p.set_defaults(func=cmd_compare)
 

@@ -1,20 +1,24 @@
-"""Typed, validated, serialisable training settings and the YAML presets in `configs/`.
+"""Typed, validated, serialisable settings for training and evaluation, and the YAML presets in `configs/`.
 
 A preset file has three blocks: `train` (settings shared by every method),
 `methods` (per-method overrides: `full`, `lora`, `prompt_tuning`, ...) and
-`evaluate` (split, limit and generation settings used after training). The
-resolved `TrainConfig` is saved as `config.yaml` beside every run.
+`evaluate` (an `EvalConfig`: split, limit, generation and scoring settings used
+after training). The resolved `TrainConfig` is saved as `config.yaml` beside
+every run, the `EvalConfig` as `eval_config.yaml` beside every `metrics.json`.
 """
 
 import dataclasses
+import types
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, get_args
+from typing import Literal, Union, get_args, get_origin
 
 import yaml
 
-from dialogsum_lab.data import SAMPLE_SOURCE
+from dialogsum_lab.data import SAMPLE_SOURCE, TASKS
 from dialogsum_lab.errors import UserError
+from dialogsum_lab.generation import DEFAULT_MAX_NEW_TOKENS, DEFAULT_MAX_SOURCE_LENGTH
+from dialogsum_lab.metrics import BOOTSTRAP_SAMPLES, RougeTokenizer
 from dialogsum_lab.modeling import TINY_MODEL
 from dialogsum_lab.prompts import PROMPT_TEMPLATE
 
@@ -29,7 +33,8 @@ DEFAULT_LEARNING_RATES = {
     "prefix_tuning": 1e-2,  # peft's prefix-tuning examples
     "ia3": 3e-3,           # peft's IA3 examples
 }
-EVALUATE_KEYS = {"split", "limit", "batch_size", "max_new_tokens", "bootstrap_samples"}
+TRAIN_CONFIG = "config.yaml"
+EVAL_CONFIG = "eval_config.yaml"
 
 
 def _f(default, help: str, **kw):
@@ -39,8 +44,32 @@ def _f(default, help: str, **kw):
     return field(default=default, metadata={"help": help, **kw})
 
 
+class _Config:
+    """What both configs share: building from a dict (types converted and checked), saving, loading."""
+
+    def _check(self, checks: list[tuple[bool, str]]) -> None:
+        problems = [message for ok, message in checks if not ok]
+        if problems:
+            raise UserError(f"invalid {type(self).__name__}: " + "; ".join(problems) + ".")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict, where: str = "config"):
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - set(fields))
+        if unknown:
+            raise UserError(f"{where}: unknown setting(s) {', '.join(unknown)}. Known: {', '.join(sorted(fields))}.")
+        return cls(**{k: _coerce(fields[k], v, where) for k, v in values.items()})
+
+    @classmethod
+    def load(cls, path: str | Path):
+        return cls.from_dict(_read_yaml(Path(path)), str(path))
+
+
 @dataclass
-class TrainConfig:
+class TrainConfig(_Config):
     method: Method = _f("lora", f"fine-tuning method: {', '.join(METHODS)}")
     model: str = _f(TINY_MODEL, "base model: Hub id, local folder, or tiny-random-t5")
     data: str = _f(SAMPLE_SOURCE, "data source: sample, a Hub id, a folder or a file")
@@ -51,7 +80,7 @@ class TrainConfig:
     limit_eval: int | None = _f(None, "compute the eval loss on the first N dialogues only")
     multitask: bool = _f(False, "also train on naming each dialogue's topic (multi-task instruction tuning)")
     prompt_template: str = _f(PROMPT_TEMPLATE, "instruction prompt with a {dialogue} placeholder")
-    max_source_length: int = _f(512, "prompt tokens kept")
+    max_source_length: int = _f(DEFAULT_MAX_SOURCE_LENGTH, "prompt tokens kept")
     max_target_length: int = _f(128, "summary tokens kept")
     epochs: float = _f(1.0, "passes over the training data")
     max_steps: int = _f(-1, "stop after this many optimiser steps (overrides epochs when > 0)")
@@ -64,7 +93,8 @@ class TrainConfig:
     lr_scheduler: str = _f("linear", "learning-rate schedule (linear, cosine, constant, ...)")
     max_grad_norm: float = _f(1.0, "gradient clipping norm")
     seed: int = _f(42, "seed for initialisation, shuffling and dropout")
-    precision: Literal["auto", "bf16", "fp32"] = _f("auto", "auto: bf16 autocast on capable CUDA GPUs, else fp32")
+    precision: Literal["auto", "bf16", "fp32"] = _f("auto", "auto: bf16 autocast on capable CUDA GPUs, else fp32 "
+                                                           "(never fp16: fp16 overflows in T5)")
     gradient_checkpointing: bool = _f(False, "recompute activations in backward to save memory")
     torch_compile: bool = _f(False, "compile the model (GPU: ~2x faster steps after 1-2 minutes of compiling)")
     logging_steps: int = _f(5, "log the training loss every N steps")
@@ -72,7 +102,8 @@ class TrainConfig:
     save_strategy: Literal["no", "steps", "epoch"] = _f("epoch", "when to write a resumable checkpoint")
     save_steps: int = _f(500, "checkpoint every N steps when save_strategy is steps (eval too, if steps)")
     save_total_limit: int = _f(2, "checkpoints kept")
-    device: str = _f("auto", "auto, cpu, cuda, cuda:1, ...")
+    device: str = _f("auto", "auto, cpu or cuda (the Trainer uses the first visible GPU: pick one with "
+                             "CUDA_VISIBLE_DEVICES)")
     lora_r: int = _f(32, "LoRA rank (lab: 32)")
     lora_alpha: int = _f(32, "LoRA scaling alpha (lab: 32)")
     lora_dropout: float = _f(0.05, "LoRA dropout (lab: 0.05)")
@@ -100,29 +131,76 @@ class TrainConfig:
             (self.eval_holdout >= 0, "eval_holdout must be >= 0"),
             (self.eval_strategy == "no" or self.eval_strategy == self.save_strategy or self.save_strategy == "no",
              "eval_strategy and save_strategy must match (or one be 'no')"),
+            (self.device in ("auto", "cpu", "cuda", "cuda:0"),
+             f"device '{self.device}': the Trainer always trains on the first visible GPU, so choose auto, cpu or "
+             "cuda and pick the GPU with CUDA_VISIBLE_DEVICES (e.g. CUDA_VISIBLE_DEVICES=1 dialogsum-lab train ...)"),
+            (not (self.method == "prefix_tuning" and self.gradient_checkpointing),
+             "prefix_tuning cannot use gradient_checkpointing (the recomputed attention no longer matches the "
+             "prefix's shape); set gradient_checkpointing false"),
         ]
-        problems = [message for ok, message in checks if not ok]
-        if problems:
-            raise UserError("invalid training config: " + "; ".join(problems) + ".")
+        self._check(checks)
 
     @property
     def resolved_learning_rate(self) -> float:
         return self.learning_rate if self.learning_rate is not None else DEFAULT_LEARNING_RATES[self.method]
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self) | {"learning_rate": self.resolved_learning_rate}
+        return super().to_dict() | {"learning_rate": self.resolved_learning_rate}
 
-    @classmethod
-    def from_dict(cls, values: dict, where: str = "config") -> "TrainConfig":
-        fields = {f.name: f for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - set(fields))
-        if unknown:
-            raise UserError(f"{where}: unknown setting(s) {', '.join(unknown)}. Known: {', '.join(sorted(fields))}.")
-        return cls(**{k: _coerce(fields[k], v, where) for k, v in values.items()})
 
-    @classmethod
-    def load(cls, path: str | Path) -> "TrainConfig":
-        return cls.from_dict(_read_yaml(Path(path)), str(path))
+@dataclass
+class EvalConfig(_Config):
+    """How a model is scored: which dialogues, how summaries are generated, how ROUGE is computed."""
+
+    data: str = _f(SAMPLE_SOURCE, "data source: sample, a Hub id, a folder or a file")
+    split: str = _f("test", "split to summarise and score")
+    limit: int | None = _f(None, "use only the first N dialogues (quick runs)")
+    task: Literal["summary", "topic"] = _f("summary", "summarise, or name the topic")
+    skip_invalid: bool = _f(False, "drop rows with an empty dialogue or summary (and report how many)")
+    batch_size: int = _f(16, "dialogues per generate() call")
+    max_new_tokens: int = _f(DEFAULT_MAX_NEW_TOKENS, "summary length cap in tokens")
+    max_source_length: int = _f(DEFAULT_MAX_SOURCE_LENGTH, "prompt tokens kept (longer prompts are cut and counted)")
+    prompt_template: str | None = _f(None, "prompt with a {dialogue} placeholder (default: the one the run was "
+                                           "trained with, else the task's)")
+    rouge_tokenizer: RougeTokenizer = _f("default", "default: rouge_score's (ASCII words, as published figures); "
+                                                    "unicode: words in any script, CJK characters and emoji")
+    bootstrap_samples: int = _f(BOOTSTRAP_SAMPLES, "resamples for the confidence intervals")
+    bootstrap_seed: int = _f(0, "seed of the bootstrap resampling")
+    device: str = _f("auto", "auto (CUDA if present), cpu, cuda, cuda:1, ...")
+    dtype: Literal["auto", "float32", "bfloat16"] = _f("auto", "auto: bf16 on capable CUDA GPUs, else float32")
+
+    def __post_init__(self) -> None:
+        self._check([
+            (self.limit is None or self.limit >= 1, f"limit must be at least 1 (got {self.limit})"),
+            (self.batch_size >= 1 and self.max_new_tokens >= 1, "batch_size and max_new_tokens must be at least 1"),
+            (self.max_source_length >= 8, "max_source_length must be at least 8 tokens"),
+            (self.prompt_template is None or "{dialogue}" in self.prompt_template,
+             "prompt_template needs a {dialogue} placeholder"),
+            (self.bootstrap_samples >= 1, "bootstrap_samples must be at least 1"),
+        ])
+
+    @property
+    def template(self) -> str:
+        """The prompt actually used: the one given, or the task's own."""
+        return self.prompt_template or TASKS[self.task][0]
+
+
+# What a training run fixes about how it must be evaluated.
+RUN_EVAL_SETTINGS = ("data", "max_source_length", "device")
+
+
+def eval_config(preset: dict | None = None, run: str | Path | None = None, overrides: dict | None = None) -> EvalConfig:
+    """Defaults, then the preset (its shared data/device/length and its `evaluate` block), then a training run's
+    own settings (its data, prompt and source length), then explicit `overrides` (command-line options win)."""
+    values: dict = {}
+    if preset:
+        values |= {k: preset["train"][k] for k in RUN_EVAL_SETTINGS if k in preset["train"]} | preset["evaluate"]
+    if run is not None and (Path(run) / TRAIN_CONFIG).is_file():
+        trained = TrainConfig.load(Path(run) / TRAIN_CONFIG)
+        values |= {k: getattr(trained, k) for k in RUN_EVAL_SETTINGS}
+        if (overrides or {}).get("task", values.get("task", "summary")) == "summary":
+            values["prompt_template"] = trained.prompt_template
+    return EvalConfig.from_dict(values | (overrides or {}), preset.get("path", "config") if preset else "settings")
 
 
 def preset_path(name_or_path: str) -> Path:
@@ -154,7 +232,8 @@ def load_preset(name_or_path: str | dict) -> dict:
     preset.setdefault("train", {})
     preset.setdefault("methods", {})
     preset.setdefault("evaluate", {})
-    bad = sorted(set(preset["methods"]) - set(METHODS)) + sorted(set(preset["evaluate"]) - EVALUATE_KEYS)
+    evaluate_keys = {f.name for f in dataclasses.fields(EvalConfig)}
+    bad = sorted(set(preset["methods"]) - set(METHODS)) + sorted(set(preset["evaluate"]) - evaluate_keys)
     if bad:
         raise UserError(f"{path}: unknown method or evaluate setting(s): {', '.join(bad)}.")
     preset["path"] = str(path)
@@ -168,13 +247,47 @@ def train_config(preset: dict, method: str, overrides: dict | None = None) -> Tr
 
 
 def _coerce(f: dataclasses.Field, value, where: str):
-    """YAML reads `1e-5` as a string (YAML 1.1 wants `1.0e-5`); turn numbers written so into numbers."""
-    if isinstance(value, str) and float in (get_args(f.type) or (f.type,)):
+    """`value` as the field's type, or one error naming the field, the value and what it accepts.
+
+    Strings are converted where the meaning is plain: YAML reads `1e-5` as a
+    string (YAML 1.1 wants `1.0e-5`), and SageMaker and environment variables
+    pass every value as a string ("8", "true", "null").
+    """
+    kinds = get_args(f.type) if get_origin(f.type) in (Union, types.UnionType) else (f.type,)
+    if value is None or (isinstance(value, str) and value.lower() in ("none", "null")):
+        if type(None) in kinds:
+            return None
+        raise UserError(f"{where}: {f.name} needs a value.")
+    kind = next(k for k in kinds if k is not type(None))
+    if get_origin(kind) is Literal:
+        if value not in get_args(kind):
+            raise UserError(f"{where}: {f.name} is {value!r}; choose one of {', '.join(map(str, get_args(kind)))} "
+                            f"({f.metadata['help']}).")
+        return value
+    if kind is bool:
+        text = str(value).lower()
+        if isinstance(value, bool) or text in BOOLEANS:
+            return value if isinstance(value, bool) else BOOLEANS[text]
+        raise UserError(f"{where}: {f.name} is {value!r}; write true or false.")
+    if kind in (int, float):
         try:
-            return float(value)
-        except ValueError as err:
-            raise UserError(f"{where}: {f.name} must be a number, got {value!r}.") from err
+            number = kind(value) if not isinstance(value, bool) else None
+        except (TypeError, ValueError):
+            number = None
+        if number is None or (kind is int and isinstance(value, float) and value != number):
+            raise UserError(f"{where}: {f.name} is {value!r}; it must be {'a whole' if kind is int else 'a'} number.")
+        return number
+    if get_origin(kind) is list:
+        items = value.split(",") if isinstance(value, str) else value
+        if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+            raise UserError(f"{where}: {f.name} is {value!r}; give a list of names.")
+        return [i.strip() for i in items]
+    if not isinstance(value, str):
+        raise UserError(f"{where}: {f.name} is {value!r}; it must be text.")
     return value
+
+
+BOOLEANS = {"true": True, "yes": True, "on": True, "1": True, "false": False, "no": False, "off": False, "0": False}
 
 
 def _read_yaml(path: Path) -> dict:

@@ -1,16 +1,21 @@
 """DialogSum in one fixed schema, the lab's prompts, and tokenisation.
 
 Every source (the Hub, a folder, a file, the shipped sample) ends up as a
-`DatasetDict` of rows with `id`, `dialogue`, `summary`, `references`, `topic`.
-The Hub/CSV test split repeats a dialogue once per reference summary and the
-original JSONL keeps `summary1..3` on one row; both fold into one row whose
-`references` lists every human summary, so each dialogue is scored once.
+`DatasetDict` of rows with `id`, `dialogue`, `summary`, `references`, `topic`,
+`topics`. The Hub/CSV test split repeats a dialogue once per reference summary
+(ids `test_N_1`, `test_N_2`, ...) and the original JSONL keeps `summary1..3`
+on one row; both fold into one row `test_N` whose `references` lists every
+human summary, so each dialogue is scored once. Rows are told apart by id,
+never by text: DialogSum holds distinct dialogues whose texts differ only in
+whitespace.
 """
 
 import csv
+import io
 import json
 import logging
 import re
+from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -26,12 +31,14 @@ DEFAULT_SOURCE = "knkarthick/dialogsum"
 SAMPLE_SOURCE = "sample"
 SAMPLE_DIR = Path(__file__).resolve().parents[2] / "data" / "sample"
 # task name -> (prompt template, column holding the target text or texts)
-TASKS = {"summary": (PROMPT_TEMPLATE, "references"), "topic": (TOPIC_TEMPLATE, "topic")}
+TASKS = {"summary": (PROMPT_TEMPLATE, "references"), "topic": (TOPIC_TEMPLATE, "topics")}
 SPLIT_NAMES = {"train": "train", "dev": "validation", "val": "validation", "valid": "validation",
                "validation": "validation", "test": "test"}
 UNNAMED_SPLIT = "data"  # key of a single file whose name names no split: it serves any split
 FILE_TYPES = (".jsonl", ".json", ".csv")
-COLUMNS = ("id", "dialogue", "summary", "references", "topic")
+COLUMNS = ("id", "dialogue", "summary", "references", "topic", "topics")
+# The Hub's test rows: one per reference summary of dialogue `test_N`.
+HUB_REPEAT = re.compile(r"(?P<base>(?:train|dev|val|valid|validation|test)_\d+)_\d+")
 
 
 def load_dialogsum(source: str = DEFAULT_SOURCE, skip_invalid: bool = False) -> DatasetDict:
@@ -117,8 +124,15 @@ def _read_rows(path: Path) -> list[tuple[int, dict]]:
         raise UserError(f"{path}: cannot read the file ({err}). Check the path, its permissions and that it "
                         "is UTF-8 text.") from err
     if path.suffix == ".csv":
-        rows = csv.DictReader(text.splitlines())
-        return [(i + 2, row) for i, row in enumerate(rows)]  # line 1 is the header
+        # newline="" keeps line breaks inside quoted fields: DialogSum's turns are separated by them.
+        reader = csv.DictReader(io.StringIO(text, newline=""))
+        if reader.fieldnames is None:  # reads the header
+            return []
+        rows, start = [], reader.line_num + 1  # a row's number is its first line
+        for row in reader:
+            rows.append((start, row))
+            start = reader.line_num + 1
+        return rows
     if path.suffix == ".json" and text.lstrip().startswith("["):
         try:
             return [(i + 1, row) for i, row in enumerate(json.loads(text))]
@@ -146,7 +160,7 @@ def _normalise(rows: Iterable[tuple[int, dict]], where: str, skip_invalid: bool)
         if "dialogue" not in row:
             raise UserError(f"{where}: no 'dialogue' column (found: {', '.join(row) or 'none'}). "
                             "Rename the column holding the conversation to 'dialogue'.")
-        references = _references(row)
+        references = _numbered(row, "summary")
         if references is None:
             raise UserError(f"{where}: no 'summary' or 'summary1' column (found: {', '.join(row)}). "
                             "Rename the column holding the human summary to 'summary'.")
@@ -158,46 +172,56 @@ def _normalise(rows: Iterable[tuple[int, dict]], where: str, skip_invalid: bool)
                                 "(--skip-invalid drops such rows and reports how many).")
             skipped += 1
             continue
-        topic = row.get("topic", row.get("topic1")) or ""
-        ident = row.get("id", row.get("fname")) or f"{Path(where).stem}_{number}"
-        out.append({"id": str(ident), "dialogue": dialogue, "summary": references[0],
-                    "references": references, "topic": str(topic).strip()})
+        ident = row.get("id", row.get("fname"))
+        ident = str(ident).strip() if ident is not None and str(ident).strip() else None
+        topics = _numbered(row, "topic") or []
+        out.append({"id": ident or f"{Path(where).stem}_{number}", "dialogue": dialogue, "summary": references[0],
+                    "references": references, "topic": topics[0] if topics else "", "topics": topics,
+                    "line": number, "foldable": ident is not None})
     if skipped:
         log.warning("%s: skipped %d invalid row(s) (empty dialogue or summary) as --skip-invalid asks", where, skipped)
-    return _fold(out)
+    return _fold(out, where)
 
 
-def _references(row: dict) -> list[str] | None:
-    keys = ["summary"] if "summary" in row else sorted(k for k in row if re.fullmatch(r"summary\d+", k))
+def _numbered(row: dict, name: str) -> list[str] | None:
+    """The non-empty values of `name`, or of `name1`, `name2`, ... (DialogSum's test file); None if neither."""
+    keys = [name] if name in row else sorted((k for k in row if re.fullmatch(rf"{name}\d+", k)),
+                                             key=lambda k: int(k[len(name):]))
     if not keys:
         return None
     return [str(row[k]).strip() for k in keys if row[k] is not None and str(row[k]).strip()]
 
 
-def _fold(rows: list[dict]) -> list[dict]:
-    """One row per distinct dialogue, in first-seen order, collecting every reference."""
-    folded: dict[str, dict] = {}
+def _fold(rows: list[dict], where: str) -> list[dict]:
+    """One row per id, in first-seen order; the Hub's `test_N_k` rows fold into `test_N` with every reference.
+
+    Ids decide, never text. Two rows with the same id are an error, and so are
+    Hub rows of one dialogue whose texts disagree.
+    """
+    repeated = sorted(i for i, n in Counter(r["id"] for r in rows).items() if n > 1)
+    if repeated:
+        raise UserError(f"{where}: id(s) {', '.join(repeated[:5])} appear on more than one row. Ids must be unique, "
+                        "or scores land on the wrong dialogue: give each dialogue its own id.")
+    groups: dict[str, list[dict]] = {}
     for row in rows:
-        key = " ".join(row["dialogue"].split())
-        if key not in folded:
-            folded[key] = row
-            continue
-        first = folded[key]
-        first["references"] += [r for r in row["references"] if r not in first["references"]]
-        first["id"] = _common_id(first["id"], row["id"])
-    return list(folded.values())
-
-
-def _common_id(a: str, b: str) -> str:
-    """`test_0_1` and `test_0_2` (the Hub's repeated test rows) fold to `test_0`."""
-    base_a, base_b = re.sub(r"_\d+$", "", a), re.sub(r"_\d+$", "", b)
-    return base_a if base_a == base_b else a
+        match = HUB_REPEAT.fullmatch(row["id"]) if row["foldable"] else None
+        groups.setdefault(match["base"] if match else row["id"], []).append(row)
+    folded = []
+    for key, members in groups.items():
+        if len({" ".join(m["dialogue"].split()) for m in members}) > 1:
+            lines = ", ".join(f"{m['id']} (line {m['line']})" for m in members[:4])
+            raise UserError(f"{where}: rows {lines} are references of one dialogue '{key}' by their ids, but their "
+                            "dialogues differ. Give distinct dialogues distinct ids.")
+        topics = [t for m in members for t in m["topics"]]
+        folded.append(members[0] | {"id": key, "references": [r for m in members for r in m["references"]],
+                                    "topics": topics, "topic": topics[0] if topics else ""})
+    return folded
 
 
 def _to_dataset(rows: list[dict]) -> Dataset:
     if not rows:
         return Dataset.from_dict({c: [] for c in COLUMNS})
-    return Dataset.from_list(rows)
+    return Dataset.from_list([{c: row[c] for c in COLUMNS} for row in rows])
 
 
 def head(dataset: Dataset, n: int | None) -> Dataset:
@@ -256,7 +280,12 @@ def make_collator(tokenizer: PreTrainedTokenizerBase, model=None,
 
 
 def references_for(dataset: Dataset, task: str = "summary") -> list[list[str]]:
-    """The human answers each example is scored against: every summary, or the one topic."""
+    """The human answers each example is scored against: every summary, or every topic."""
     if task not in TASKS:
         raise UserError(f"unknown task '{task}'. Choose one of: {', '.join(TASKS)}.")
-    return [list(r) for r in dataset["references"]] if task == "summary" else [[t] for t in dataset["topic"]]
+    references = [list(r) for r in dataset[TASKS[task][1]]]
+    missing = [i for i, r in zip(dataset["id"], references, strict=True) if not r]
+    if missing:
+        raise UserError(f"{len(missing)} dialogue(s) have no {task} to score against (e.g. {', '.join(missing[:3])}). "
+                        f"Use data with a '{task}' column, or --task summary.")
+    return references

@@ -5,88 +5,93 @@ outputs are compared on equal terms with ours.
 """
 
 import time
+from collections import Counter
 from pathlib import Path
 
 from datasets import Dataset
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from dialogsum_lab.data import TASKS, head, load_dialogsum, references_for, select_split
+from dialogsum_lab.config import EVAL_CONFIG, EvalConfig
+from dialogsum_lab.data import head, load_dialogsum, references_for, select_split
 from dialogsum_lab.errors import UserError
-from dialogsum_lab.generation import DEFAULT_MAX_NEW_TOKENS, generation_config, summarize
+from dialogsum_lab.generation import generate_summaries, generation_config
 from dialogsum_lab.metrics import compute_rouge
 from dialogsum_lab.modeling import load_trained
-from dialogsum_lab.runs import prepare_run_dir, read_jsonl, write_json, write_jsonl
+from dialogsum_lab.runs import check_run_dir, read_jsonl, run_folder, run_path, write_json, write_jsonl, write_yaml
 
 
-def load_eval_split(source: str, split: str, limit: int | None = None, skip_invalid: bool = False) -> Dataset:
+def load_eval_split(config: EvalConfig) -> Dataset:
     """The (first `limit` dialogues of the) split to score, refusing an empty one."""
-    if limit is not None and limit < 1:
-        raise UserError(f"--limit must be at least 1 (got {limit}).")
-    data = head(select_split(load_dialogsum(source, skip_invalid=skip_invalid), split), limit)
+    data = head(select_split(load_dialogsum(config.data, skip_invalid=config.skip_invalid), config.split),
+                config.limit)
     if len(data) == 0:
-        raise UserError(f"the {split} split of {source} is empty. Pick another --split or --data.")
+        raise UserError(f"the {config.split} split of {config.data} is empty. Pick another --split or --data.")
     return data
 
 
-def run_evaluation(path: str | Path, source: str, split: str, out: str | Path | None, *, prefix: str = "evaluate",
-                   overwrite: bool = False, limit: int | None = None, skip_invalid: bool = False,
-                   adapter: str | None = None, base: str | None = None, dtype: str = "auto", device: str = "auto",
-                   system: str | None = None, **generation) -> tuple[Path, dict]:
+def run_evaluation(path: str | Path, config: EvalConfig, out: str | Path | None, *, prefix: str = "evaluate",
+                   overwrite: bool = False, adapter: str | None = None, base: str | None = None,
+                   system: str | None = None) -> tuple[Path, dict]:
     """Load `path` fresh (a model, an adapter or a training run), summarise the split, score, write.
 
-    The data is read before the run folder is made, so a bad source leaves nothing behind.
-    `generation` takes `evaluate_model`'s settings (task, batch_size, max_new_tokens, ...).
+    The data and the model are loaded before anything is written, so a mistake leaves nothing behind,
+    and results already in `out` are replaced only once the new ones are complete.
     """
-    data = load_eval_split(source, split, limit, skip_invalid)
-    out = prepare_run_dir(out, prefix, overwrite)
-    model, tokenizer, info = load_trained(str(path), adapter, base, dtype, device)
-    metadata = {"system": system or Path(path).name, "data": source, "split": split, **info,
-                "device": str(model.device), "dtype": str(model.dtype).removeprefix("torch.")}
-    return out, evaluate_model(model, tokenizer, data, out, metadata=metadata, **generation)
+    out = run_path(out, prefix)
+    check_run_dir(out, overwrite)
+    data = load_eval_split(config)
+    model, tokenizer, info = load_trained(str(path), adapter, base, config.dtype, config.device)
+    metadata = {"system": system or Path(path).name, **info, "device": str(model.device),
+                "dtype": str(model.dtype).removeprefix("torch.")}
+    with run_folder(out, overwrite) as folder:
+        metrics = evaluate_model(model, tokenizer, data, folder, config, metadata)
+    return out, metrics
 
 
-def evaluate_model(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, dataset: Dataset, out_dir: Path, *,
-                   task: str = "summary", batch_size: int = 16, max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
-                   max_source_length: int = 512, prompt_template: str | None = None,
-                   bootstrap_samples: int = 1000, seed: int = 0, metadata: dict | None = None) -> dict:
+def evaluate_model(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, dataset: Dataset, out_dir: Path,
+                   config: EvalConfig, metadata: dict | None = None) -> dict:
     """Summarise every dialogue of `dataset`, score against its references, write both files."""
-    template = prompt_template or TASKS[task][0]
-    config = generation_config(model, max_new_tokens=max_new_tokens)
+    generation = generation_config(model, max_new_tokens=config.max_new_tokens)
     start = time.perf_counter()
-    predictions = summarize(model, tokenizer, dataset["dialogue"], config, batch_size=batch_size,
-                            prompt_template=template, max_source_length=max_source_length)
+    summaries = generate_summaries(model, tokenizer, dataset["dialogue"], generation, config.batch_size,
+                                   config.template, config.max_source_length)
     seconds = time.perf_counter() - start
-    lengths = [len(ids) for ids in tokenizer(predictions, add_special_tokens=False)["input_ids"]]
+    n = len(summaries.texts)
     extra = {
-        "task": task, "prompt_template": template,
-        "generation": {"strategy": "greedy", "max_new_tokens": max_new_tokens, "batch_size": batch_size,
-                       "max_source_length": max_source_length, "seconds": round(seconds, 3),
-                       "dialogues_per_second": round(len(predictions) / seconds, 3) if seconds else None,
-                       "mean_tokens": sum(lengths) / len(lengths) if lengths else 0.0,
-                       "hit_max_new_tokens": sum(n >= max_new_tokens for n in lengths)},
+        "prompt_template": config.template,
+        "generation": {"strategy": "greedy", "max_new_tokens": config.max_new_tokens, "batch_size": config.batch_size,
+                       "max_source_length": config.max_source_length, "seconds": round(seconds, 3),
+                       "dialogues_per_second": round(n / seconds, 3) if seconds else None,
+                       "truncated_prompts": summaries.truncated_prompts,
+                       "max_prompt_tokens": max(summaries.prompt_tokens, default=0),
+                       "mean_tokens": sum(summaries.new_tokens) / n if n else 0.0,
+                       "hit_max_new_tokens": summaries.finished.count(False)},
         **(metadata or {}),
     }
-    return write_results(out_dir, dataset, predictions, task, bootstrap_samples, seed, extra)
+    return write_results(out_dir, dataset, summaries.texts, config, extra)
 
 
-def write_results(out_dir: Path, dataset: Dataset, predictions: list[str], task: str = "summary",
-                  bootstrap_samples: int = 1000, seed: int = 0, metadata: dict | None = None) -> dict:
-    """Score `predictions` (in dataset order) and write `predictions.jsonl` and `metrics.json`."""
-    references = references_for(dataset, task)
-    metrics = compute_rouge(predictions, references, bootstrap_samples=bootstrap_samples, seed=seed)
-    metrics.update(metadata or {})
+def write_results(out_dir: Path, dataset: Dataset, predictions: list[str], config: EvalConfig,
+                  metadata: dict | None = None) -> dict:
+    """Score `predictions` (in dataset order); write `predictions.jsonl`, `metrics.json` and `eval_config.yaml`."""
+    references = references_for(dataset, config.task)
+    metrics = compute_rouge(predictions, references, config.bootstrap_samples, config.bootstrap_seed,
+                            tokenizer=config.rouge_tokenizer)
+    metrics |= {"data": config.data, "split": config.split, "task": config.task, **(metadata or {})}
     rows = [{"id": i, "dialogue": d, "references": r, "prediction": p}
             for i, d, r, p in zip(dataset["id"], dataset["dialogue"], references, predictions, strict=True)]
     write_jsonl(out_dir / "predictions.jsonl", rows)
     write_json(out_dir / "metrics.json", metrics)
+    write_yaml(out_dir / EVAL_CONFIG, config.to_dict())
     return metrics
 
 
 def read_predictions(path: str | Path, dataset: Dataset) -> list[str]:
     """Predictions aligned with `dataset`: JSONL with `id` and `prediction`, or plain text, one a line.
 
-    A count mismatch, a missing or an unknown id is an error: silently
-    scoring a subset would make the numbers incomparable.
+    A count mismatch, a missing, unknown or repeated id is an error: silently
+    scoring a subset, or one dialogue's summary against another's references,
+    would make the numbers meaningless.
     """
     path = Path(path)
     if not path.is_file():
@@ -96,6 +101,10 @@ def read_predictions(path: str | Path, dataset: Dataset) -> list[str]:
         rows = read_jsonl(path)
         if any("id" not in r or "prediction" not in r for r in rows):
             raise UserError(f"{path}: every line needs 'id' and 'prediction'. Or give a .txt file, one summary a line.")
+        repeated = sorted(i for i, n in Counter(str(r["id"]) for r in rows).items() if n > 1)
+        if repeated:
+            raise UserError(f"{path}: id(s) {', '.join(repeated[:5])} appear on more than one line. Give one "
+                            "prediction per dialogue.")
         by_id = {str(r["id"]): str(r["prediction"]) for r in rows}
         unknown = sorted(set(by_id) - set(ids))
         missing = [i for i in ids if i not in by_id]

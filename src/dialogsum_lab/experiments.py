@@ -7,11 +7,20 @@ from pathlib import Path
 
 import pandas as pd
 
-from dialogsum_lab.config import load_preset, train_config
+from dialogsum_lab.config import (
+    EVAL_CONFIG,
+    TRAIN_CONFIG,
+    EvalConfig,
+    TrainConfig,
+    eval_config,
+    load_preset,
+    train_config,
+)
+from dialogsum_lab.errors import UserError
 from dialogsum_lab.evaluation import run_evaluation
 from dialogsum_lab.modeling import TINY_MODEL
 from dialogsum_lab.reporting import compare_runs, markdown_table
-from dialogsum_lab.runs import prepare_run_dir, write_json, write_text
+from dialogsum_lab.runs import read_json, run_folder, run_path, write_json, write_text
 from dialogsum_lab.training import train
 
 DEMO_METHODS = ("full", "lora", "prompt_tuning")
@@ -36,66 +45,93 @@ class StageTimer:
         return markdown_table(pd.DataFrame(rows, columns=["stage", "seconds"]), floatfmt=".1f")
 
 
-def evaluate_path(path: str | Path, preset: dict, out: Path, task: str = "summary", system: str | None = None) -> dict:
-    """Evaluate a model or training run with the preset's `evaluate` settings, loaded fresh."""
-    settings, shared = preset["evaluate"], preset["train"]
-    return run_evaluation(path, shared.get("data", "sample"), settings.get("split", "test"), out,
-                          limit=settings.get("limit"), device=shared.get("device", "auto"), system=system, task=task,
-                          batch_size=settings.get("batch_size", 16), max_new_tokens=settings.get("max_new_tokens", 200),
-                          max_source_length=shared.get("max_source_length", 512),
-                          bootstrap_samples=settings.get("bootstrap_samples", 1000))[1]
+def evaluate_path(path: str | Path, preset: dict, out: Path, task: str = "summary", system: str | None = None,
+                  overwrite: bool = False) -> dict:
+    """Evaluate a model or training run with the preset's `evaluate` settings (and the run's own), loaded fresh."""
+    config = eval_config(preset, run=path, overrides={"task": task})
+    return run_evaluation(path, config, out, system=system, overwrite=overwrite)[1]
 
 
-def ensure_run(preset_name: str | dict, method: str, run_dir: str | Path, overrides: dict | None = None) -> Path:
-    """Train and evaluate `method` into `run_dir`, or reuse it if a finished run is already there.
+def ensure_run(preset_name: str | dict, method: str, run_dir: str | Path, overrides: dict | None = None,
+               overwrite: bool = False) -> Path:
+    """Train and evaluate `method` into `run_dir`, or reuse what is there if it was made with the same settings.
 
-    Lets each notebook run on its own or after the others without training twice.
+    Lets each notebook run on its own or after the others without training twice. A run made with
+    other settings (another preset, an edited one) is never reused: it is an error naming what differs,
+    unless `overwrite` replaces it.
     """
     run_dir = Path(run_dir)
-    preset = load_preset(preset_name)
-    split = preset["evaluate"].get("split", "test")
-    if not (run_dir / "train_metrics.json").is_file():
-        train(train_config(preset, method, overrides), run_dir)
+    config = train_config(load_preset(preset_name), method, overrides)
+    if _reusable(run_dir / "train_metrics.json", _saved(run_dir / TRAIN_CONFIG, TrainConfig), config.to_dict(),
+                 overwrite):
+        print(f"Reusing the finished {method} run in {run_dir} (same settings).")
     else:
-        print(f"Reusing the finished {method} run in {run_dir}.")
-    if not (run_dir / f"eval-{split}" / "metrics.json").is_file():
-        evaluate_path(run_dir, preset, run_dir / f"eval-{split}", system=method)
+        train(config, run_dir, overwrite=overwrite)
+        overwrite = True  # the evaluation of a replaced run is stale
+    evaluation = eval_config(load_preset(preset_name), run=run_dir)
+    out = run_dir / f"eval-{evaluation.split}"
+    if not _reusable(out / "metrics.json", _saved(out / EVAL_CONFIG, EvalConfig), evaluation.to_dict(), overwrite):
+        run_evaluation(run_dir, evaluation, out, system=method, overwrite=overwrite)
     return run_dir
 
 
-def ensure_baseline(preset_name: str | dict, out: str | Path) -> Path:
-    """The zero-shot scores of the base model (always a fresh load), reused if already there."""
+def ensure_baseline(preset_name: str | dict, out: str | Path, overwrite: bool = False) -> Path:
+    """The zero-shot scores of the base model (always a fresh load), reused if made with the same settings."""
     out = Path(out)
     preset = load_preset(preset_name)
-    if not (out / "metrics.json").is_file():
-        evaluate_path(preset["train"].get("model", TINY_MODEL), preset, out, system="zero-shot")
+    model = preset["train"].get("model", TINY_MODEL)
+    config = eval_config(preset)
+    previous = _saved(out / EVAL_CONFIG, EvalConfig)
+    if (out / "metrics.json").is_file():
+        previous["model"] = read_json(out / "metrics.json").get("model")
+    if not _reusable(out / "metrics.json", previous, config.to_dict() | {"model": model}, overwrite):
+        run_evaluation(model, config, out, system="zero-shot", overwrite=overwrite)
     return out
+
+
+def _saved(path: Path, kind: type[TrainConfig] | type[EvalConfig]) -> dict:
+    """The settings saved at `path`, or nothing for results made before settings were saved."""
+    return kind.load(path).to_dict() if path.is_file() else {}
+
+
+def _reusable(result: Path, previous: dict, current: dict, overwrite: bool) -> bool:
+    """True when `result` exists and was made with exactly the `current` settings; an error naming what differs
+    when it was made with others, unless `overwrite` (then False: make it again)."""
+    if overwrite or not result.is_file():
+        return False
+    differs = [f"{k}: {previous.get(k, '(not recorded)')!r} -> {v!r}"
+               for k, v in current.items() if previous.get(k) != v]
+    if differs:
+        raise UserError(f"{result.parent} was made with other settings ({'; '.join(differs)}). Use another folder, "
+                        "or pass overwrite=True to replace it.")
+    return True
 
 
 def run_demo(preset_name: str | dict = "smoke", out: str | Path | None = None, methods=DEMO_METHODS,
              overwrite: bool = False) -> Path:
     """Zero-shot baseline, then each method trained and evaluated, then the comparison."""
     preset = load_preset(preset_name)
-    root = prepare_run_dir(out, "demo", overwrite)
-    split = preset["evaluate"].get("split", "test")
+    path = run_path(out, "demo")
+    split = eval_config(preset).split
     timer = StageTimer()
     base = preset["train"].get("model", TINY_MODEL)
-    with timer.stage(f"zero-shot baseline ({base})"):
-        runs = [ensure_baseline(preset, root / "zero-shot")]
-    for method in methods:
-        with timer.stage(f"train {method}"):
-            train(train_config(preset, method), root / method)
-        with timer.stage(f"evaluate {method}"):
-            evaluate_path(root / method, preset, root / method / f"eval-{split}", system=method)
-        runs.append(root / method)
-    with timer.stage("compare"):
-        report = compare_runs(runs, root / "comparison")
-    write_json(root / "timings.json", timer.seconds)
-    write_text(root / "timings.md", timer.table() + "\n")
+    with run_folder(path, overwrite) as root:
+        with timer.stage(f"zero-shot baseline ({base})"):
+            runs = [ensure_baseline(preset, root / "zero-shot")]
+        for method in methods:
+            with timer.stage(f"train {method}"):
+                train(train_config(preset, method), root / method)
+            with timer.stage(f"evaluate {method}"):
+                evaluate_path(root / method, preset, root / method / f"eval-{split}", system=method)
+            runs.append(root / method)
+        with timer.stage("compare"):
+            report = compare_runs(runs, root / "comparison")
+        write_json(root / "timings.json", timer.seconds)
+        write_text(root / "timings.md", timer.table() + "\n")
     print(f"\n{report}\nWall time by stage:\n{timer.table()}\n")
-    print(f"Results in {root}: comparison/comparison.md, comparison/rouge_bars.png, comparison/side_by_side.md, "
+    print(f"Results in {path}: comparison/comparison.md, comparison/rouge_bars.png, comparison/side_by_side.md, "
           f"<method>/loss_curve.png")
-    return root
+    return path
 
 
 def run_forgetting(preset_name: str | dict = "smoke", out: str | Path | None = None, method: str = "full",
@@ -105,19 +141,19 @@ def run_forgetting(preset_name: str | dict = "smoke", out: str | Path | None = N
     `overrides` (e.g. {"limit_train": 2000, "epochs": 1}) make the check cheaper on the real model.
     """
     preset = load_preset(preset_name)
-    root = prepare_run_dir(out, "forgetting", overwrite)
-    systems = {"original": preset["train"].get("model", TINY_MODEL)}
-    for name, multitask in (("single-task", False), ("multi-task", True)):
-        settings = (overrides or {}) | {"multitask": multitask}
-        systems[name] = train(train_config(preset, method, settings), root / name)
-    rows = []
-    for name, path in systems.items():
-        row = {"system": name}
-        for task in ("summary", "topic"):
-            metrics = evaluate_path(path, preset, root / f"eval-{name}-{task}", task=task, system=name)
-            row[f"{task}_rougeL"] = metrics["rouge"][metrics["primary_view"]]["rougeL"]["mean"]
-        rows.append(row)
-    table = pd.DataFrame(rows)
-    write_text(root / "forgetting.md", markdown_table(table) + "\n")
+    with run_folder(run_path(out, "forgetting"), overwrite) as root:
+        systems = {"original": preset["train"].get("model", TINY_MODEL)}
+        for name, multitask in (("single-task", False), ("multi-task", True)):
+            settings = (overrides or {}) | {"multitask": multitask}
+            systems[name] = train(train_config(preset, method, settings), root / name)
+        rows = []
+        for name, path in systems.items():
+            row = {"system": name}
+            for task in ("summary", "topic"):
+                metrics = evaluate_path(path, preset, root / f"eval-{name}-{task}", task=task, system=name)
+                row[f"{task}_rougeL"] = metrics["rouge"][metrics["primary_view"]]["rougeL"]["mean"]
+            rows.append(row)
+        table = pd.DataFrame(rows)
+        write_text(root / "forgetting.md", markdown_table(table) + "\n")
     print(f"\nROUGE-L on each task before and after fine-tuning ({method}):\n{markdown_table(table)}")
     return table

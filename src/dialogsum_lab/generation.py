@@ -6,7 +6,9 @@ longest member; results come back in the caller's order.
 """
 
 import copy
+import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 from tqdm.auto import tqdm
@@ -14,8 +16,27 @@ from transformers import GenerationConfig, PreTrainedModel, PreTrainedTokenizerB
 
 from dialogsum_lab.prompts import PROMPT_TEMPLATE
 
+log = logging.getLogger(__name__)
+
 # Greedy with room for a full summary, as in the lab; never transformers' silent 20-token default.
 DEFAULT_MAX_NEW_TOKENS = 200
+# FLAN-T5's training length: longer prompts lose their end (and the "Summary:" cue) unless raised.
+DEFAULT_MAX_SOURCE_LENGTH = 512
+
+
+@dataclass
+class Summaries:
+    """Generated summaries in input order, with the token counts that say how far to trust them."""
+
+    texts: list[str]
+    prompt_tokens: list[int]  # before truncation
+    new_tokens: list[int]  # generated before the end-of-sequence token
+    finished: list[bool]  # False: cut off at max_new_tokens
+    max_source_length: int
+
+    @property
+    def truncated_prompts(self) -> int:
+        return sum(n > self.max_source_length for n in self.prompt_tokens)
 
 
 def generation_config(model: PreTrainedModel, **overrides) -> GenerationConfig:
@@ -28,21 +49,30 @@ def generation_config(model: PreTrainedModel, **overrides) -> GenerationConfig:
 
 def summarize(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, dialogues: Sequence[str],
               config: GenerationConfig | None = None, batch_size: int = 16,
-              prompt_template: str = PROMPT_TEMPLATE, max_source_length: int = 512,
+              prompt_template: str = PROMPT_TEMPLATE, max_source_length: int = DEFAULT_MAX_SOURCE_LENGTH,
               progress: bool = True) -> list[str]:
-    """One summary per dialogue, in input order.
+    """One summary per dialogue, in input order (`generate_summaries` without the counts)."""
+    return generate_summaries(model, tokenizer, dialogues, config, batch_size, prompt_template, max_source_length,
+                              progress).texts
+
+
+def generate_summaries(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, dialogues: Sequence[str],
+                       config: GenerationConfig | None = None, batch_size: int = 16,
+                       prompt_template: str = PROMPT_TEMPLATE, max_source_length: int = DEFAULT_MAX_SOURCE_LENGTH,
+                       progress: bool = True) -> Summaries:
+    """One summary per dialogue, in input order, with prompt and summary lengths in tokens.
 
     `prompt_template` wraps each dialogue (`"{dialogue}"` passes prompts through
-    unchanged, e.g. for few-shot prompts built by the caller).
+    unchanged, e.g. for few-shot prompts built by the caller). Prompts longer
+    than `max_source_length` are cut from the right, with one warning.
     """
     prompts = [prompt_template.format(dialogue=d) for d in dialogues]
     config = config or generation_config(model)
-    # Tokenise once; batches below are only padded.
-    encoded = tokenizer(prompts, truncation=True, max_length=max_source_length)["input_ids"]
+    encoded, lengths = _encode(tokenizer, prompts, max_source_length)
     # Longest first: a batch that does not fit in memory fails at once, not at the end.
     order = sorted(range(len(prompts)), key=lambda i: -len(encoded[i]))
     multiple = 8 if model.device.type == "cuda" else None  # tensor-core friendly shapes on GPU
-    outputs: list[str] = [""] * len(prompts)
+    texts, new_tokens, finished = [""] * len(prompts), [0] * len(prompts), [True] * len(prompts)
     with torch.inference_mode(), tqdm(total=len(prompts), desc="Generating", unit="dialogue",
                                       disable=not progress) as bar:
         for start in range(0, len(order), batch_size):
@@ -51,6 +81,33 @@ def summarize(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, dialog
                                    pad_to_multiple_of=multiple, return_tensors="pt").to(model.device)
             generated = model.generate(**inputs, generation_config=config)
             for i, text in zip(batch, tokenizer.batch_decode(generated, skip_special_tokens=True), strict=True):
-                outputs[i] = text.strip()
+                texts[i] = text.strip()
+            for i, (count, done) in zip(batch, _count_new_tokens(generated, config), strict=True):
+                new_tokens[i], finished[i] = count, done
             bar.update(len(batch))
-    return outputs
+    return Summaries(texts, lengths, new_tokens, finished, max_source_length)
+
+
+def _encode(tokenizer: PreTrainedTokenizerBase, prompts: list[str], max_length: int) -> tuple[list, list[int]]:
+    """Token ids cut to `max_length`, and every prompt's length before the cut (warned about once)."""
+    encoded = tokenizer(prompts, verbose=False)["input_ids"]
+    lengths = [len(ids) for ids in encoded]
+    long = [i for i, n in enumerate(lengths) if n > max_length]
+    if long:  # the tokenizer's own truncation, so special tokens stay where it puts them
+        cut = tokenizer([prompts[i] for i in long], truncation=True, max_length=max_length)["input_ids"]
+        for i, ids in zip(long, cut, strict=True):
+            encoded[i] = ids
+        log.warning("%d of %d prompts are longer than max_source_length=%d tokens (longest %d) and lose their end: "
+                    "the last turns and the prompt's closing cue. Raise --max-source-length to keep them whole.",
+                    len(long), len(prompts), max_length, max(lengths))
+    return encoded, lengths
+
+
+def _count_new_tokens(generated: torch.Tensor, config: GenerationConfig) -> list[tuple[int, bool]]:
+    """(tokens before end-of-sequence, whether it ended) per generated row, from the ids themselves."""
+    eos = config.eos_token_id
+    eos = torch.tensor(eos if isinstance(eos, list) else [eos], device=generated.device)
+    new = generated[:, 1:]  # the first position is the decoder start token
+    ended = torch.isin(new, eos)
+    first_end = torch.where(ended.any(1), ended.int().argmax(1), new.shape[1])
+    return [(int(n), bool(e)) for n, e in zip(first_end.tolist(), ended.any(1).tolist(), strict=True)]

@@ -11,18 +11,57 @@ DialogSum's test set has three human summaries per dialogue. Three views:
   1,500-row test split, one row per reference, computes);
 - `best_reference`: the best-matching reference per example (rouge_score's
   `score_multi`, as multi-reference ROUGE-1.5.5 does).
+
+rouge_score's default tokenizer keeps only ASCII letters and digits, which is
+what published English figures use, but it turns an emoji or Chinese summary
+into nothing. Such texts are counted and warned about; the `unicode` tokenizer
+scores them (and gives the same tokens as the default on ASCII text).
 """
 
+import logging
 import re
 from collections.abc import Sequence
+from typing import Literal
 
 import numpy as np
-from rouge_score import rouge_scorer
+import regex
+from nltk.stem import porter
+from rouge_score import rouge_scorer, tokenizers
+
+log = logging.getLogger(__name__)
 
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeL", "rougeLsum")
 VIEWS = ("first_reference", "mean_over_references", "best_reference")
 PRIMARY_VIEW = "mean_over_references"  # comparable with the course's published numbers
+BOOTSTRAP_SAMPLES = 1000  # resamples for every confidence interval and paired test, unless asked otherwise
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+SENTENCE_SPLIT = "regex: a new sentence after . ! or ? and whitespace"
+RougeTokenizer = Literal["default", "unicode"]
+ROUGE_TOKENIZERS: tuple[str, ...] = ("default", "unicode")
+# Each Chinese/Japanese character and each emoji or other symbol is a token; other letters, digits and marks
+# form words. On ASCII text this finds exactly rouge_score's tokens ([a-z0-9]+ runs).
+_CJK = r"\p{Han}\p{Hiragana}\p{Katakana}"
+UNICODE_TOKEN = regex.compile(rf"[{_CJK}]|\p{{So}}|(?:(?![{_CJK}])[\p{{L}}\p{{N}}\p{{M}}])+")
+
+
+class UnicodeTokenizer(tokenizers.Tokenizer):
+    """rouge_score's tokenizer (lower case, Porter stems for words over 3 characters) for any script."""
+
+    def __init__(self, use_stemmer: bool = True) -> None:
+        self._stemmer = porter.PorterStemmer() if use_stemmer else None
+
+    def tokenize(self, text: str) -> list[str]:
+        tokens = UNICODE_TOKEN.findall(text.lower())
+        if self._stemmer:
+            tokens = [self._stemmer.stem(t) if len(t) > 3 else t for t in tokens]
+        return tokens
+
+
+def make_tokenizer(name: str = "default") -> tokenizers.Tokenizer:
+    """The tokenizer ROUGE compares words with: `default` (rouge_score's, ASCII) or `unicode`."""
+    if name not in ROUGE_TOKENIZERS:
+        raise ValueError(f"unknown ROUGE tokenizer {name!r}; choose one of {', '.join(ROUGE_TOKENIZERS)}")
+    return tokenizers.DefaultTokenizer(use_stemmer=True) if name == "default" else UnicodeTokenizer()
 
 
 def split_sentences(text: str) -> str:
@@ -30,11 +69,12 @@ def split_sentences(text: str) -> str:
     return "\n".join(s for s in SENTENCE_END.split(text.strip()) if s)
 
 
-def per_example_scores(predictions: Sequence[str], references: Sequence[Sequence[str]]) -> dict:
+def per_example_scores(predictions: Sequence[str], references: Sequence[Sequence[str]],
+                       tokenizer: str = "default") -> dict:
     """F1 per example: {view: {rouge_type: array of shape (n,)}}."""
     if len(predictions) != len(references):
         raise ValueError(f"{len(predictions)} predictions but {len(references)} reference lists")
-    scorer = rouge_scorer.RougeScorer(list(ROUGE_TYPES), use_stemmer=True)
+    scorer = rouge_scorer.RougeScorer(list(ROUGE_TYPES), tokenizer=make_tokenizer(tokenizer))
     n = len(predictions)
     views = {view: {t: np.zeros(n) for t in ROUGE_TYPES} for view in VIEWS}
     for i, (prediction, refs) in enumerate(zip(predictions, references, strict=True)):
@@ -49,7 +89,8 @@ def per_example_scores(predictions: Sequence[str], references: Sequence[Sequence
     return views
 
 
-def bootstrap_ci(scores: np.ndarray, samples: int = 1000, seed: int = 0, confidence: float = 0.95) -> tuple:
+def bootstrap_ci(scores: np.ndarray, samples: int = BOOTSTRAP_SAMPLES, seed: int = 0,
+                 confidence: float = 0.95) -> tuple:
     """Percentile bootstrap interval for the mean (resampling examples with replacement)."""
     if len(scores) == 0:
         return float("nan"), float("nan")
@@ -60,7 +101,7 @@ def bootstrap_ci(scores: np.ndarray, samples: int = 1000, seed: int = 0, confide
     return float(low), float(high)
 
 
-def paired_bootstrap(a: np.ndarray, b: np.ndarray, samples: int = 1000, seed: int = 0,
+def paired_bootstrap(a: np.ndarray, b: np.ndarray, samples: int = BOOTSTRAP_SAMPLES, seed: int = 0,
                      confidence: float = 0.95) -> dict:
     """Is system b better than a on the same examples? Mean difference, its interval, and a p-value.
 
@@ -76,10 +117,39 @@ def paired_bootstrap(a: np.ndarray, b: np.ndarray, samples: int = 1000, seed: in
             "significant": bool(low > 0 or high < 0)}
 
 
+def text_check(predictions: Sequence[str], references: Sequence[Sequence[str]], tokenizer: str = "default") -> dict:
+    """Count texts ROUGE cannot see: blank predictions, and non-blank texts the tokenizer turns into nothing."""
+    tokenize = make_tokenizer(tokenizer).tokenize
+
+    def emptied(texts: Sequence[str]) -> int:
+        return sum(bool(t.strip()) and not tokenize(t) for t in texts)
+
+    return {"blank_predictions": sum(not p.strip() for p in predictions),
+            "predictions_without_tokens": emptied(predictions),
+            "references_without_tokens": emptied([r for refs in references for r in refs])}
+
+
+def warn_about_texts(check: dict, tokenizer: str) -> None:
+    """One warning line for each kind of text that scores 0 (or 1) for reasons other than its content."""
+    if check["blank_predictions"]:
+        log.warning("%d prediction(s) are blank and score 0. Check the model's output (predictions.jsonl).",
+                    check["blank_predictions"])
+    hidden = check["predictions_without_tokens"] + check["references_without_tokens"]
+    if hidden:
+        fix = ("pass --rouge-tokenizer unicode to score words in any script" if tokenizer == "default"
+               else "they hold only punctuation")
+        log.warning("%d prediction(s) and %d reference(s) have no word the %s ROUGE tokenizer keeps, so they are "
+                    "scored as empty; %s.", check["predictions_without_tokens"], check["references_without_tokens"],
+                    tokenizer, fix)
+
+
 def compute_rouge(predictions: Sequence[str], references: Sequence[Sequence[str]],
-                  bootstrap_samples: int = 1000, seed: int = 0, confidence: float = 0.95) -> dict:
+                  bootstrap_samples: int = BOOTSTRAP_SAMPLES, seed: int = 0, confidence: float = 0.95,
+                  tokenizer: str = "default") -> dict:
     """Mean F1 with a bootstrap interval for every view and ROUGE type: the body of `metrics.json`."""
-    per_example = per_example_scores(predictions, references)
+    check = text_check(predictions, references, tokenizer)
+    warn_about_texts(check, tokenizer)
+    per_example = per_example_scores(predictions, references, tokenizer)
     views = {view: {t: {"mean": float(s.mean()) if len(s) else float("nan"),
                         **dict(zip(("ci_low", "ci_high"), bootstrap_ci(s, bootstrap_samples, seed, confidence),
                                    strict=True))}
@@ -92,6 +162,8 @@ def compute_rouge(predictions: Sequence[str], references: Sequence[Sequence[str]
                                    "mean": float(np.mean(counts)) if counts else 0.0},
         "primary_view": PRIMARY_VIEW,
         "rouge": views,
-        "settings": {"use_stemmer": True, "rougeLsum_sentence_split": "regex", "bootstrap_samples": bootstrap_samples,
-                     "confidence": confidence, "seed": seed, "scores": "F1 in [0, 1]"},
+        "text_check": check,
+        "settings": {"use_stemmer": True, "tokenizer": tokenizer, "rougeLsum_sentence_split": SENTENCE_SPLIT,
+                     "bootstrap_samples": bootstrap_samples, "confidence": confidence, "seed": seed,
+                     "scores": "F1 in [0, 1]"},
     }

@@ -30,6 +30,9 @@ TINY_MODEL_NOTE = ("tiny-random-t5 is a randomly initialised toy model: its summ
                    "ROUGE scores are meaningless. It only proves the pipeline runs; use google/flan-t5-base "
                    "for real numbers.")
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+# Written beside a trained adapter: what its base looked like, checked whenever the adapter is loaded again.
+BASE_MODEL_FILE = "base_model.json"
+BASE_MODEL_KEYS = ("model_type", "d_model", "vocab_size", "num_layers", "num_decoder_layers", "num_heads")
 T5_FAMILY = ("t5", "mt5", "umt5")
 # A dialogue to check a merged model against its adapter on, wherever the data lives.
 PROBE_DIALOGUE = ("#Person1#: Could you water my plants while I'm away?\n#Person2#: Of course. How often?\n"
@@ -233,18 +236,57 @@ def load_trained(path: str, adapter: str | None = None, base: str | None = None,
     return model, tokenizer, {"model": path, "adapter": adapter}
 
 
+def base_fingerprint(model: PreTrainedModel) -> dict:
+    """The base model's shape, saved beside an adapter (`BASE_MODEL_FILE`) so a wrong base is caught on load."""
+    return {"name_or_path": model.config.name_or_path} | {k: getattr(model.config, k, None) for k in BASE_MODEL_KEYS}
+
+
 def _attach_adapter(model: PreTrainedModel, adapter: str, base: str) -> PreTrainedModel:
     from peft import PeftModel
 
     if not (Path(adapter) / "adapter_config.json").is_file():
         raise UserError(f"{adapter} has no adapter_config.json: it is not a PEFT adapter folder.")
     trained_on = json.loads((Path(adapter) / "adapter_config.json").read_text()).get("base_model_name_or_path")
+    recorded = Path(adapter) / BASE_MODEL_FILE
+    if recorded.is_file():  # widths can match while the vocabulary differs: peft would load it without a word
+        expected, found = json.loads(recorded.read_text()), base_fingerprint(model)
+        differs = [f"{k} {expected[k]} vs {found[k]}" for k in BASE_MODEL_KEYS if expected.get(k) != found[k]]
+        if differs:
+            raise UserError(f"adapter {adapter} was trained on a different base ({trained_on}) than {base}: "
+                            f"{', '.join(differs)} (trained vs given). Pass the base it was trained on with --base.")
     try:
-        return PeftModel.from_pretrained(model, adapter, is_trainable=False).eval()
+        model = PeftModel.from_pretrained(model, adapter, is_trainable=False).eval()
     except (RuntimeError, ValueError, KeyError) as err:
         raise UserError(f"adapter {adapter} does not fit base model {base}: it was trained on {trained_on} "
                         f"({type(err).__name__}: {' '.join(str(err).split())[:240]}). Pass the base it was "
                         "trained on with --base.") from err
+    return fix_prefix_generation(model)
+
+
+def fix_prefix_generation(model):
+    """Make a prefix-tuning model's prefix reach `generate()` (peft 0.21 with transformers 5).
+
+    peft hands the prefix to the model as `past_key_values`, which T5 now calls
+    `cache`; `generate()` passes its own, empty `cache` too, and T5 keeps that
+    one, so without this the prefix is silently dropped and the summaries are
+    the base model's. Other models are returned unchanged.
+    """
+    config = getattr(model, "active_peft_config", None)
+    if config is None or str(config.peft_type.value) != "PREFIX_TUNING":
+        return model
+    prepare = model.prepare_inputs_for_generation
+
+    def prepare_with_prefix(*args, **kwargs):
+        inputs = prepare(*args, **kwargs)
+        # peft offers a fresh prefix at every step (it looks for the cache under its old name); only the first
+        # step, whose cache is still empty, takes it: later steps go on from the cache that already holds it.
+        prefix, cache = inputs.pop("past_key_values", None), inputs.get("cache")
+        if prefix is not None and (cache is None or cache.get_seq_length() == 0):
+            inputs["cache"] = prefix
+        return inputs
+
+    model.prepare_inputs_for_generation = prepare_with_prefix
+    return model
 
 
 def merge_adapter(path: str, out: str | Path, base: str | None = None, check_texts: list[str] | None = None,

@@ -1,5 +1,6 @@
 """Tables and pictures of results: what a learner reads after a run, and the side-by-side comparison."""
 
+import os
 from itertools import combinations
 from pathlib import Path
 
@@ -7,7 +8,14 @@ import numpy as np
 import pandas as pd
 
 from dialogsum_lab.errors import UserError
-from dialogsum_lab.metrics import PRIMARY_VIEW, ROUGE_TYPES, VIEWS, paired_bootstrap, per_example_scores
+from dialogsum_lab.metrics import (
+    BOOTSTRAP_SAMPLES,
+    PRIMARY_VIEW,
+    ROUGE_TYPES,
+    VIEWS,
+    paired_bootstrap,
+    per_example_scores,
+)
 from dialogsum_lab.runs import read_json, read_jsonl, save_figure, write_json, write_text
 
 
@@ -127,15 +135,25 @@ def improvements(systems: list[dict], baseline: int = 0, view: str = PRIMARY_VIE
     return lines
 
 
-def significance_frame(systems: list[dict], view: str = PRIMARY_VIEW, samples: int = 1000,
+def shared_tokenizer(systems: list[dict]) -> str:
+    """The ROUGE tokenizer every system was scored with; systems scored differently are not comparable."""
+    tokenizers = {s["metrics"]["settings"].get("tokenizer", "default") for s in systems}
+    if len(tokenizers) > 1:
+        raise UserError(f"these runs were scored with different ROUGE tokenizers ({', '.join(sorted(tokenizers))}), "
+                        "so their numbers are not comparable. Score them again with the same --rouge-tokenizer.")
+    return tokenizers.pop()
+
+
+def significance_frame(systems: list[dict], view: str = PRIMARY_VIEW, samples: int = BOOTSTRAP_SAMPLES,
                        seed: int = 0) -> pd.DataFrame:
     """Paired bootstrap for every pair of systems on the same examples: is b better than a?"""
     ids = [[p["id"] for p in s["predictions"]] for s in systems]
     if any(i != ids[0] for i in ids):
         raise UserError("these runs were evaluated on different examples, so they cannot be compared pairwise. "
                         "Evaluate them on the same --data, --split and --limit.")
+    tokenizer = shared_tokenizer(systems)
     scores = [per_example_scores([p["prediction"] for p in s["predictions"]],
-                                 [p["references"] for p in s["predictions"]])[view] for s in systems]
+                                 [p["references"] for p in s["predictions"]], tokenizer)[view] for s in systems]
     rows = []
     for (i, a), (j, b) in combinations(enumerate(systems), 2):
         for t in ROUGE_TYPES:
@@ -180,11 +198,12 @@ def markdown_table(frame: pd.DataFrame, floatfmt: str = ".4f") -> str:
 
 
 def compare_runs(paths: list[str | Path], out: Path, example: int = 0, view: str = PRIMARY_VIEW,
-                 bootstrap_samples: int = 1000) -> str:
+                 bootstrap_samples: int = BOOTSTRAP_SAMPLES) -> str:
     """Write comparison.{md,csv}, significance.csv, rouge_bars.png and side_by_side.md; return the report."""
-    systems = [load_system(p) for p in paths]
     if view not in VIEWS:
         raise UserError(f"unknown view '{view}'. Choose one of {', '.join(VIEWS)}.")
+    systems = [load_system(p) for p in paths]
+    shared_tokenizer(systems)
     table = comparison_frame(systems, view)
     significance = significance_frame(systems, view, bootstrap_samples) if len(systems) > 1 else pd.DataFrame()
     report = [f"ROUGE F1 ({view}, {systems[0]['metrics']['n_examples']} examples), with 95% bootstrap intervals", "",
@@ -199,7 +218,8 @@ def compare_runs(paths: list[str | Path], out: Path, example: int = 0, view: str
     write_text(out / "comparison.csv", table.to_csv(index=False))
     write_text(out / "significance.csv", significance.to_csv(index=False))
     write_text(out / "side_by_side.md", side_by_side(systems, example))
-    write_json(out / "comparison.json", {"view": view, "systems": [s["path"] for s in systems],
+    write_json(out / "comparison.json", {"view": view, "systems_relative_to_this_folder":
+                                         [os.path.relpath(s["path"], out) for s in systems],
                                          "table": table.to_dict(orient="records")})
     save_figure(plot_rouge_bars(systems, view), out / "rouge_bars.png")
     return text

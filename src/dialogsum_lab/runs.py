@@ -2,8 +2,11 @@
 
 import json
 import os
+import shutil
 import tempfile
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import yaml
@@ -15,15 +18,64 @@ def timestamp() -> str:
     return time.strftime("%Y%m%d-%H%M%S")
 
 
-def prepare_run_dir(out: str | Path | None, prefix: str, overwrite: bool = False) -> Path:
-    """`out`, or `runs/<prefix>-<timestamp>`; an existing non-empty folder needs `overwrite`."""
-    path = Path(out) if out else Path("runs") / f"{prefix}-{timestamp()}"
+def run_path(out: str | Path | None, prefix: str) -> Path:
+    """`out`, or `runs/<prefix>-<timestamp>`."""
+    return Path(out) if out else Path("runs") / f"{prefix}-{timestamp()}"
+
+
+def check_run_dir(path: Path, overwrite: bool = False) -> None:
+    """Refuse a file, or a folder holding results, unless `overwrite` (before any work starts)."""
     if path.exists() and not path.is_dir():
         raise UserError(f"{path} is a file, not a run folder. Choose another --out.")
-    if path.is_dir() and any(path.iterdir()) and not overwrite:
-        raise UserError(f"{path} already holds results. Choose another --out, or pass --overwrite to replace them.")
+    if _holds_files(path) and not overwrite:
+        resume = (f" It holds an unfinished training run: continue it with `dialogsum-lab train --resume --out "
+                  f"{path}`, or" if (path / "checkpoints").is_dir() and not (path / "train_metrics.json").exists()
+                  else " Choose another --out, or")
+        raise UserError(f"{path} already holds results.{resume} pass --overwrite to replace them.")
+
+
+@contextmanager
+def run_folder(path: Path, overwrite: bool = False,
+               keep_on_failure: Callable[[Path], bool] = lambda folder: False) -> Iterator[Path]:
+    """The folder to write a run into; when the block succeeds, its results are at `path`.
+
+    A new or empty `path` is written in place. Results already there are
+    replaced only with `overwrite`, and only once the new run has succeeded: it
+    is built in a hidden sibling folder and swapped in, so a failed run never
+    mixes with, or destroys, the old one. On failure, what the run wrote is
+    removed (unless `keep_on_failure` says it is worth keeping, such as a
+    checkpoint to resume from), so a retry is never blocked.
+    """
+    check_run_dir(path, overwrite)
+    if _holds_files(path):
+        staging = path.parent / f".{path.name}.staging"
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir()
+        try:
+            yield staging
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        replaced = path.parent / f".{path.name}.replaced"
+        shutil.rmtree(replaced, ignore_errors=True)
+        path.rename(replaced)
+        staging.rename(path)
+        shutil.rmtree(replaced)
+        return
+    created = not path.exists()
     path.mkdir(parents=True, exist_ok=True)
-    return path
+    try:
+        yield path
+    except BaseException:
+        if not keep_on_failure(path):
+            shutil.rmtree(path)
+            if not created:
+                path.mkdir()  # the user's empty folder stays as it was
+        raise
+
+
+def _holds_files(path: Path) -> bool:
+    return path.is_dir() and any(path.iterdir())
 
 
 def write_text(path: str | Path, text: str) -> Path:

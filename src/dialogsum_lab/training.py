@@ -28,7 +28,7 @@ from peft import (
 from transformers import Seq2SeqTrainer, Seq2SeqTrainingArguments, set_seed
 from transformers.trainer_utils import get_last_checkpoint
 
-from dialogsum_lab.config import TrainConfig
+from dialogsum_lab.config import TRAIN_CONFIG, TrainConfig
 from dialogsum_lab.data import (
     build_multitask,
     build_prompts,
@@ -40,15 +40,18 @@ from dialogsum_lab.data import (
 )
 from dialogsum_lab.errors import UserError
 from dialogsum_lab.modeling import (
+    BASE_MODEL_FILE,
     TINY_MODEL,
     TINY_MODEL_NOTE,
+    base_fingerprint,
     count_parameters,
+    fix_prefix_generation,
     load_model_and_tokenizer,
     resolve_device,
     resolve_model_path,
 )
 from dialogsum_lab.reporting import plot_loss_curve
-from dialogsum_lab.runs import prepare_run_dir, save_figure, write_json, write_yaml
+from dialogsum_lab.runs import run_folder, run_path, save_figure, write_json, write_yaml
 
 MODEL_DIR = "model"
 CHECKPOINT_DIR = "checkpoints"
@@ -72,6 +75,7 @@ def build_model(config: TrainConfig):
     model, tokenizer = load_model_and_tokenizer(config.model, dtype="float32", device=str(device))
     if config.method in PEFT_CONFIGS:
         model = get_peft_model(model, PEFT_CONFIGS[config.method](config, resolve_model_path(config.model)))
+        model = fix_prefix_generation(model)
     if config.gradient_checkpointing:
         model.config.use_cache = False
         if config.method in PEFT_CONFIGS:
@@ -138,25 +142,36 @@ def make_trainer(config: TrainConfig, model, tokenizer, run_dir: Path) -> Seq2Se
 
 
 def train(config: TrainConfig, out: str | Path | None = None, overwrite: bool = False) -> Path:
-    """Train one method and return its run folder."""
-    run_dir = prepare_run_dir(out, f"train-{config.method}", overwrite)
-    return _run(config, run_dir, checkpoint=None)
+    """Train one method and return its run folder.
+
+    With `overwrite`, an earlier run in `out` is replaced only when this one
+    succeeds. A failed new run leaves nothing behind but the checkpoints it
+    may be resumed from.
+    """
+    path = run_path(out, f"train-{config.method}")
+    with run_folder(path, overwrite, keep_on_failure=lambda folder: (folder / CHECKPOINT_DIR).is_dir()) as folder:
+        seconds = _run(config, folder, checkpoint=None)
+    print(f"Trained {config.method} in {seconds:.1f}s; saved to {path / MODEL_DIR}")
+    return path
 
 
 def resume(run_dir: str | Path, overrides: dict | None = None) -> Path:
     """Continue a run from its last checkpoint (overrides such as max_steps may extend it)."""
     run_dir = Path(run_dir)
-    if not (run_dir / "config.yaml").is_file():
-        raise UserError(f"{run_dir} has no config.yaml: it is not a training run folder.")
+    if not (run_dir / TRAIN_CONFIG).is_file():
+        raise UserError(f"{run_dir} has no {TRAIN_CONFIG}: it is not a training run folder.")
     checkpoint = get_last_checkpoint(str(run_dir / CHECKPOINT_DIR)) if (run_dir / CHECKPOINT_DIR).is_dir() else None
     if checkpoint is None:
         raise UserError(f"{run_dir} has no checkpoint to resume from (save_strategy no?). Start a new run instead.")
-    config = TrainConfig.from_dict(TrainConfig.load(run_dir / "config.yaml").to_dict() | (overrides or {}))
-    return _run(config, run_dir, checkpoint)
+    config = TrainConfig.from_dict(TrainConfig.load(run_dir / TRAIN_CONFIG).to_dict() | (overrides or {}))
+    seconds = _run(config, run_dir, checkpoint)
+    print(f"Resumed {config.method} and trained {seconds:.1f}s more; saved to {run_dir / MODEL_DIR}")
+    return run_dir
 
 
-def _run(config: TrainConfig, run_dir: Path, checkpoint: str | None) -> Path:
-    write_yaml(run_dir / "config.yaml", config.to_dict())
+def _run(config: TrainConfig, run_dir: Path, checkpoint: str | None) -> float:
+    """Train into `run_dir` and write everything a finished run holds; returns the training seconds."""
+    write_yaml(run_dir / TRAIN_CONFIG, config.to_dict())
     if config.model == TINY_MODEL:
         print(f"Note: {TINY_MODEL_NOTE}")
     set_seed(config.seed)
@@ -168,6 +183,8 @@ def _run(config: TrainConfig, run_dir: Path, checkpoint: str | None) -> Path:
         result = trainer.train(resume_from_checkpoint=checkpoint)
         seconds = time.perf_counter() - start
     trainer.save_model(str(run_dir / MODEL_DIR))  # adapter only for PEFT methods, with the tokenizer
+    if config.method in PEFT_CONFIGS:
+        write_json(run_dir / MODEL_DIR / BASE_MODEL_FILE, base_fingerprint(model.get_base_model()))
     trainer.state.save_to_json(str(run_dir / "trainer_state.json"))
     metrics = _train_metrics(config, model, trainer, result.metrics, seconds, len(trainer.train_dataset), run_dir)
     metrics |= {"device": str(device), "peak_memory_mb": round(peak["bytes"] / 2**20, 1),
@@ -175,8 +192,7 @@ def _run(config: TrainConfig, run_dir: Path, checkpoint: str | None) -> Path:
     write_json(run_dir / "train_metrics.json", metrics)
     save_figure(plot_loss_curve(trainer.state.log_history, f"{config.method} on {config.model}"),
                 run_dir / "loss_curve.png")
-    print(f"Trained {config.method} in {seconds:.1f}s; saved to {run_dir / MODEL_DIR}")
-    return run_dir
+    return seconds
 
 
 @contextmanager
