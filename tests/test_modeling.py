@@ -42,8 +42,24 @@ def test_fp16_is_refused_for_t5_with_the_reason():
 
 
 def test_unknown_model_gives_one_clear_error(tmp_path):
-    with pytest.raises(UserError, match="could not load model .*tiny-random-t5"):
+    with pytest.raises(UserError, match="model folder .*no-such-model does not exist. Check the path"):
         load_model_and_tokenizer(str(tmp_path / "no-such-model"))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UserError, match="could not load model .*tiny-random-t5"):
+        load_model_and_tokenizer(str(tmp_path / "empty"))
+
+
+def test_pickled_weights_load_only_when_the_user_opts_in(tiny, tmp_path, monkeypatch):
+    model, tokenizer = tiny
+    folder = tmp_path / "pickled"
+    model.config.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    torch.save(model.state_dict(), folder / "pytorch_model.bin")
+    with pytest.raises(UserError, match="only pickled weights .*pytorch_model.bin.*DIALOGSUM_LAB_ALLOW_PICKLE=1"):
+        load_model_and_tokenizer(str(folder), "float32", "cpu")
+    monkeypatch.setenv("DIALOGSUM_LAB_ALLOW_PICKLE", "1")
+    loaded, _ = load_model_and_tokenizer(str(folder), "float32", "cpu")
+    assert torch.equal(loaded.lm_head.weight, model.lm_head.weight)
 
 
 def test_parameter_report(tiny):

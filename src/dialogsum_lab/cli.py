@@ -1,33 +1,42 @@
-"""The `dialogsum-lab` command: the notebooks' steps, headless."""
+"""The `dialogsum-lab` command: the notebooks' steps, headless.
+
+Options are built from the typed configs (`TrainConfig`, `EvalConfig`) and
+written in kebab-case (`--max-steps`); the snake_case spelling is accepted
+too. Only `config` is imported to build them: each command imports what it
+needs when it runs, so `--help` answers without loading PyTorch.
+"""
 
 import argparse
 import dataclasses
 import logging
+import signal
 import sys
 from pathlib import Path
 from typing import Literal, get_args, get_origin
 
-from dialogsum_lab.config import METHODS, EvalConfig, TrainConfig, eval_config, load_preset, train_config
-from dialogsum_lab.errors import UserError
-from dialogsum_lab.evaluation import load_eval_split, read_predictions, run_evaluation, write_results
-from dialogsum_lab.experiments import DEMO_METHODS, run_demo, run_forgetting
-from dialogsum_lab.metrics import BOOTSTRAP_SAMPLES, VIEWS
-from dialogsum_lab.modeling import (
+from dialogsum_lab.config import (
+    BOOTSTRAP_SAMPLES,
     DEFAULT_MODEL,
+    DEMO_METHODS,
+    METHODS,
     TINY_MODEL,
-    TINY_MODEL_NOTE,
-    merge_adapter,
+    TRAIN_CONFIG,
+    VIEWS,
+    EvalConfig,
+    TrainConfig,
+    eval_config,
+    load_preset,
+    train_config,
 )
-from dialogsum_lab.reporting import compare_runs, rouge_table
+from dialogsum_lab.errors import Interrupted, UserError
 from dialogsum_lab.runs import check_run_dir, run_folder, run_path
-from dialogsum_lab.training import resume, train
 
 log = logging.getLogger("dialogsum_lab")
 
 # EvalConfig settings that scoring ready-made predictions uses (no model, no generation).
 SCORE_SETTINGS = ("data", "split", "limit", "task", "skip_invalid", "rouge_tokenizer", "bootstrap_samples",
                   "bootstrap_seed")
-# Earlier names of options, still accepted.
+# Earlier names of options, still accepted (hidden from --help).
 ALIASES = {"bootstrap_seed": ["--seed"]}
 
 
@@ -42,7 +51,7 @@ def _eval_options(p: argparse.ArgumentParser, names: tuple[str, ...] | None = No
     group = p.add_argument_group("evaluation settings (override the preset and the training run's own)")
     for f in dataclasses.fields(EvalConfig):
         if names is None or f.name in names:
-            _add_option(group, f, f"--{f.name.replace('_', '-')}", *ALIASES.get(f.name, []), switch=True)
+            _add_option(group, f, switch=True)
 
 
 def _evaluation_config(args: argparse.Namespace, run: str | Path | None = None) -> EvalConfig:
@@ -54,6 +63,8 @@ def _evaluation_config(args: argparse.Namespace, run: str | Path | None = None) 
 
 def cmd_zero_shot(args: argparse.Namespace) -> None:
     """Score the model as it is, with the lab's instruction prompt and no training."""
+    from dialogsum_lab.modeling import TINY_MODEL_NOTE
+
     if args.model == TINY_MODEL:
         log.warning(TINY_MODEL_NOTE)
     _evaluate(args, args.model, "zero-shot", args.out, "zero-shot", _evaluation_config(args))
@@ -61,6 +72,8 @@ def cmd_zero_shot(args: argparse.Namespace) -> None:
 
 def cmd_score(args: argparse.Namespace) -> None:
     """Score summaries made elsewhere against the split's references."""
+    from dialogsum_lab.evaluation import load_eval_split, read_predictions, write_results
+
     config = _evaluation_config(args)
     out = run_path(args.out, "score")
     check_run_dir(out, args.overwrite)
@@ -74,6 +87,8 @@ def cmd_score(args: argparse.Namespace) -> None:
 
 def cmd_train(args: argparse.Namespace) -> None:
     """Fine-tune one method from a preset, with command-line overrides."""
+    from dialogsum_lab.training import resume, train
+
     overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if hasattr(args, f.name)}
     if args.resume:
         if not args.out:
@@ -88,13 +103,15 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     """Evaluate a training run, an adapter, or any model, loaded fresh."""
     path = Path(args.path)
     config = _evaluation_config(args, run=path)
-    default_out = path / f"eval-{config.split}" if (path / "config.yaml").is_file() else None
+    default_out = path / f"eval-{config.split}" if (path / TRAIN_CONFIG).is_file() else None
     _evaluate(args, args.path, path.name, args.out or default_out, "evaluate", config, args.adapter, args.base)
 
 
 def _evaluate(args: argparse.Namespace, path: str, system: str, out: str | Path | None, prefix: str,
               config: EvalConfig, adapter: str | None = None, base: str | None = None) -> None:
     """Load fresh, generate for the split, score, write the run folder and print the table."""
+    from dialogsum_lab.evaluation import run_evaluation
+
     out, metrics = run_evaluation(path, config, out, prefix=prefix, overwrite=args.overwrite, adapter=adapter,
                                   base=base, system=system)
     _report(metrics, out, f"{path} ({system}) on {config.data}[{config.split}], task {config.task}: ")
@@ -102,6 +119,8 @@ def _evaluate(args: argparse.Namespace, path: str, system: str, out: str | Path 
 
 def cmd_merge(args: argparse.Namespace) -> None:
     """Merge a LoRA adapter into its base and check the merged model agrees with the adapter."""
+    from dialogsum_lab.modeling import merge_adapter
+
     out = Path(args.out or Path(args.path) / "merged")
     check_run_dir(out, args.overwrite)
     with run_folder(out, args.overwrite) as folder:
@@ -113,6 +132,8 @@ def cmd_merge(args: argparse.Namespace) -> None:
 
 def cmd_compare(args: argparse.Namespace) -> None:
     """One table, chart, significance test and side-by-side view across runs."""
+    from dialogsum_lab.reporting import compare_runs
+
     out = run_path(args.out, "compare")
     with run_folder(out, args.overwrite) as folder:
         report = compare_runs(args.runs, folder, args.example, args.view, args.bootstrap_samples)
@@ -121,10 +142,14 @@ def cmd_compare(args: argparse.Namespace) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
+    from dialogsum_lab.experiments import run_demo
+
     run_demo(args.config, args.out, args.methods, args.overwrite)
 
 
 def cmd_forgetting(args: argparse.Namespace) -> None:
+    from dialogsum_lab.experiments import run_forgetting
+
     run_forgetting(args.config, args.out, args.method, args.overwrite)
 
 
@@ -140,11 +165,12 @@ def _config_options(p: argparse.ArgumentParser) -> None:
     """One --option per TrainConfig field; only options given on the command line override the preset."""
     group = p.add_argument_group("training settings (override the preset)")
     for f in dataclasses.fields(TrainConfig):
-        _add_option(group, f, f"--{f.name}")
+        _add_option(group, f)
 
 
-def _add_option(group, f: dataclasses.Field, *flags: str, switch: bool = False) -> None:
-    """An option for a config field: its help, its choices or type; absent unless given, so it overrides only then.
+def _add_option(group, f: dataclasses.Field, switch: bool = False) -> None:
+    """`--kebab-name` for a config field, with its help and its choices or type; absent unless given, so it
+    overrides only then. `--snake_name` and the field's ALIASES are accepted too, hidden from --help.
 
     A boolean is `--flag true|false` (what launchers such as SageMaker pass), or with `switch`, `--flag`/`--no-flag`.
     """
@@ -160,16 +186,23 @@ def _add_option(group, f: dataclasses.Field, *flags: str, switch: bool = False) 
         kwargs["nargs"] = "+"
     elif float in kinds or int in kinds:
         kwargs["type"] = float if float in kinds else int
-    group.add_argument(*flags, **kwargs)
+    flag = f"--{f.name.replace('_', '-')}"
+    group.add_argument(flag, **kwargs)
+    hidden = [a for a in (f"--{f.name}", *ALIASES.get(f.name, [])) if a != flag]
+    if hidden:
+        group.add_argument(*hidden, **kwargs | {"help": argparse.SUPPRESS})
 
 
 def _report(metrics: dict, out: Path, title: str) -> None:
+    from dialogsum_lab.reporting import rouge_table
+
     print(rouge_table(metrics, title))
     print(f"\nWrote {out / 'predictions.jsonl'} and {out / 'metrics.json'}")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="dialogsum-lab", description=__doc__)
+    parser = argparse.ArgumentParser(prog="dialogsum-lab", description="Fine-tune FLAN-T5 on DialogSum (full, LoRA, "
+                                     "soft prompts) and judge it with ROUGE: the notebooks' steps, headless.")
     parser.add_argument("-v", "--verbose", action="store_true", help="show library logs and full tracebacks")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -209,7 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--base", default=None, help="base model (default: the one the adapter was trained on)")
     p.add_argument("--out", default=None, help="where to save the merged model (default: PATH/merged)")
     p.add_argument("--overwrite", action="store_true", help="replace a model already in --out")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda")
+    p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:1, ...")
     p.set_defaults(func=cmd_merge)
 
     p = sub.add_parser("compare", help="compare evaluated runs: table, chart, significance, side-by-side")
@@ -237,6 +270,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _terminate(signum: int, frame) -> None:
+    """SIGTERM (docker stop, a spot reclaim) outside training: unwind like Ctrl-C, so run folders are cleaned."""
+    raise SystemExit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stderr)
@@ -245,6 +283,8 @@ def main(argv: list[str] | None = None) -> int:
         import transformers
 
         transformers.logging.set_verbosity_error()
+        transformers.utils.logging.disable_progress_bar()  # "Loading weights" bars on every model load
+    previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         args.func(args)
     except UserError as err:
@@ -252,6 +292,14 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"dialogsum-lab: error: {err}", file=sys.stderr)
         return 2
+    except Interrupted as stop:
+        print(f"dialogsum-lab: {stop}", file=sys.stderr)
+        return stop.exit_code
+    except KeyboardInterrupt:
+        print("dialogsum-lab: interrupted; nothing half-written was kept.", file=sys.stderr)
+        return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     return 0
 
 

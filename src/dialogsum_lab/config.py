@@ -8,22 +8,39 @@ every run, the `EvalConfig` as `eval_config.yaml` beside every `metrics.json`.
 """
 
 import dataclasses
+import re
 import types
 from dataclasses import dataclass, field
+from importlib.resources import files
 from pathlib import Path
 from typing import Literal, Union, get_args, get_origin
 
 import yaml
 
-from dialogsum_lab.data import SAMPLE_SOURCE, TASKS
 from dialogsum_lab.errors import UserError
-from dialogsum_lab.generation import DEFAULT_MAX_NEW_TOKENS, DEFAULT_MAX_SOURCE_LENGTH
-from dialogsum_lab.metrics import BOOTSTRAP_SAMPLES, RougeTokenizer
-from dialogsum_lab.modeling import TINY_MODEL
-from dialogsum_lab.prompts import PROMPT_TEMPLATE
+from dialogsum_lab.prompts import PROMPT_TEMPLATE, TASK_PROMPTS
 
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
+# Defaults the whole package shares, in one place. This module imports nothing heavy, so the command line
+# builds its options (and answers --help) without loading PyTorch.
+DEFAULT_MODEL = "google/flan-t5-base"
+TINY_MODEL = "tiny-random-t5"  # the offline stand-in, built on first use (modeling.build_tiny_t5)
+DEFAULT_SOURCE = "knkarthick/dialogsum"
+SAMPLE_SOURCE = "sample"  # the shipped sample data
+DEFAULT_MAX_NEW_TOKENS = 200  # greedy with room for a full summary, as in the lab; never transformers' silent 20
+DEFAULT_MAX_SOURCE_LENGTH = 512  # FLAN-T5's training length; longer prompts are cut (and counted)
+BOOTSTRAP_SAMPLES = 1000  # resamples for every confidence interval and paired test
+RougeTokenizer = Literal["default", "unicode"]
+ROUGE_TOKENIZERS: tuple[str, ...] = get_args(RougeTokenizer)
+VIEWS = ("first_reference", "mean_over_references", "best_reference")  # multi-reference ROUGE (metrics.py)
+DEMO_METHODS = ("full", "lora", "prompt_tuning")
+# The presets and the sample data ship inside the package (pyproject.toml maps configs/ and data/sample/).
+CONFIG_DIR = Path(str(files("dialogsum_lab.presets")))
+SAMPLE_DIR = Path(str(files("dialogsum_lab.sample_data")))
 Method = Literal["full", "lora", "prompt_tuning", "prefix_tuning", "ia3"]
+# transformers' schedules that need no extra arguments
+Scheduler = Literal["linear", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup",
+                    "inverse_sqrt"]
+DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?")
 METHODS: tuple[str, ...] = get_args(Method)
 # Learning rates that move each method within one epoch; the first two are the lab's.
 DEFAULT_LEARNING_RATES = {
@@ -90,7 +107,7 @@ class TrainConfig(_Config):
     gradient_accumulation_steps: int = _f(1, "steps whose gradients are summed before an update")
     weight_decay: float = _f(0.01, "AdamW weight decay")
     warmup_ratio: float = _f(0.0, "share of steps spent warming the learning rate up")
-    lr_scheduler: str = _f("linear", "learning-rate schedule (linear, cosine, constant, ...)")
+    lr_scheduler: Scheduler = _f("linear", "learning-rate schedule")
     max_grad_norm: float = _f(1.0, "gradient clipping norm")
     seed: int = _f(42, "seed for initialisation, shuffling and dropout")
     precision: Literal["auto", "bf16", "fp32"] = _f("auto", "auto: bf16 autocast on capable CUDA GPUs, else fp32 "
@@ -131,7 +148,8 @@ class TrainConfig(_Config):
             (self.eval_holdout >= 0, "eval_holdout must be >= 0"),
             (self.eval_strategy == "no" or self.eval_strategy == self.save_strategy or self.save_strategy == "no",
              "eval_strategy and save_strategy must match (or one be 'no')"),
-            (self.device in ("auto", "cpu", "cuda", "cuda:0"),
+            (bool(DEVICE.fullmatch(self.device)), f"device '{self.device}' is unknown; use auto, cpu or cuda"),
+            (not DEVICE.fullmatch(self.device) or self.device in ("auto", "cpu", "cuda", "cuda:0"),
              f"device '{self.device}': the Trainer always trains on the first visible GPU, so choose auto, cpu or "
              "cuda and pick the GPU with CUDA_VISIBLE_DEVICES (e.g. CUDA_VISIBLE_DEVICES=1 dialogsum-lab train ...)"),
             (not (self.method == "prefix_tuning" and self.gradient_checkpointing),
@@ -177,12 +195,13 @@ class EvalConfig(_Config):
             (self.prompt_template is None or "{dialogue}" in self.prompt_template,
              "prompt_template needs a {dialogue} placeholder"),
             (self.bootstrap_samples >= 1, "bootstrap_samples must be at least 1"),
+            (bool(DEVICE.fullmatch(self.device)), f"device '{self.device}' is unknown; use auto, cpu, cuda or cuda:N"),
         ])
 
     @property
     def template(self) -> str:
         """The prompt actually used: the one given, or the task's own."""
-        return self.prompt_template or TASKS[self.task][0]
+        return self.prompt_template or TASK_PROMPTS[self.task]
 
 
 # What a training run fixes about how it must be evaluated.

@@ -22,16 +22,14 @@ from pathlib import Path
 from datasets import Dataset, DatasetDict, concatenate_datasets
 from transformers import DataCollatorForSeq2Seq, PreTrainedTokenizerBase
 
+from dialogsum_lab.config import DEFAULT_SOURCE, SAMPLE_DIR, SAMPLE_SOURCE
 from dialogsum_lab.errors import UserError
-from dialogsum_lab.prompts import PROMPT_TEMPLATE, TOPIC_TEMPLATE
+from dialogsum_lab.prompts import TASK_PROMPTS
 
 log = logging.getLogger(__name__)
 
-DEFAULT_SOURCE = "knkarthick/dialogsum"
-SAMPLE_SOURCE = "sample"
-SAMPLE_DIR = Path(__file__).resolve().parents[2] / "data" / "sample"
-# task name -> (prompt template, column holding the target text or texts)
-TASKS = {"summary": (PROMPT_TEMPLATE, "references"), "topic": (TOPIC_TEMPLATE, "topics")}
+# task name -> (prompt template, column holding the target texts)
+TASKS = {"summary": (TASK_PROMPTS["summary"], "references"), "topic": (TASK_PROMPTS["topic"], "topics")}
 SPLIT_NAMES = {"train": "train", "dev": "validation", "val": "validation", "valid": "validation",
                "validation": "validation", "test": "test"}
 UNNAMED_SPLIT = "data"  # key of a single file whose name names no split: it serves any split
@@ -133,11 +131,12 @@ def _read_rows(path: Path) -> list[tuple[int, dict]]:
             rows.append((start, row))
             start = reader.line_num + 1
         return rows
-    if path.suffix == ".json" and text.lstrip().startswith("["):
-        try:
-            return [(i + 1, row) for i, row in enumerate(json.loads(text))]
+    if path.suffix == ".json":
+        try:  # one JSON document (a list of rows, or columns); else it may be JSON Lines named .json
+            return _json_rows(path, json.loads(text))
         except json.JSONDecodeError as err:
-            raise UserError(f"{path}: not valid JSON ({err}). Fix the file or save it as JSON Lines.") from err
+            if text.lstrip().startswith("[") or "\n" not in text.strip():
+                raise UserError(f"{path}: not valid JSON ({err}). Fix the file or save it as JSON Lines.") from err
     rows = []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
@@ -151,6 +150,23 @@ def _read_rows(path: Path) -> list[tuple[int, dict]]:
             raise UserError(f"{path}, line {number}: expected a JSON object, got {type(row).__name__}.")
         rows.append((number, row))
     return rows
+
+
+def _json_rows(path: Path, document) -> list[tuple[int, dict]]:
+    """Rows of one JSON document: a list of objects, or columns (`{"dialogue": [...], "summary": [...]}`), either
+    of them possibly under a single key such as `{"data": [...]}`, or one row's object."""
+    if isinstance(document, dict) and isinstance(document.get("dialogue"), str):
+        document = [document]
+    if isinstance(document, dict) and len(document) == 1 and isinstance(next(iter(document.values())), list | dict):
+        document = next(iter(document.values()))
+    if isinstance(document, dict) and document and all(isinstance(v, list) for v in document.values()):
+        if len({len(v) for v in document.values()}) != 1:
+            raise UserError(f"{path}: its columns have different lengths. Give every column one value per row.")
+        document = [dict(zip(document, values, strict=True)) for values in zip(*document.values(), strict=True)]
+    if not isinstance(document, list) or not all(isinstance(row, dict) for row in document):
+        raise UserError(f"{path}: expected rows (a list of objects with 'dialogue' and 'summary', or one list per "
+                        f"column), got a JSON {type(document).__name__}. Save it as JSON Lines, one row a line.")
+    return [(i + 1, row) for i, row in enumerate(document)]
 
 
 def _normalise(rows: Iterable[tuple[int, dict]], where: str, skip_invalid: bool) -> list[dict]:

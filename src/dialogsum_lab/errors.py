@@ -7,3 +7,11 @@ must say what is wrong and how to fix it.
 
 class UserError(Exception):
     """A bad file, option or combination the user can correct."""
+
+
+class Interrupted(Exception):
+    """Training stopped by Ctrl-C or SIGTERM after saving a checkpoint; the message says how to resume."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code  # 128 + the signal's number, as a shell reports it

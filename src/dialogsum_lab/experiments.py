@@ -8,7 +8,9 @@ from pathlib import Path
 import pandas as pd
 
 from dialogsum_lab.config import (
+    DEMO_METHODS,
     EVAL_CONFIG,
+    TINY_MODEL,
     TRAIN_CONFIG,
     EvalConfig,
     TrainConfig,
@@ -18,12 +20,9 @@ from dialogsum_lab.config import (
 )
 from dialogsum_lab.errors import UserError
 from dialogsum_lab.evaluation import run_evaluation
-from dialogsum_lab.modeling import TINY_MODEL
 from dialogsum_lab.reporting import compare_runs, markdown_table
 from dialogsum_lab.runs import read_json, run_folder, run_path, write_json, write_text
 from dialogsum_lab.training import train
-
-DEMO_METHODS = ("full", "lora", "prompt_tuning")
 
 
 class StageTimer:

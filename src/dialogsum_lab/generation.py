@@ -14,14 +14,10 @@ import torch
 from tqdm.auto import tqdm
 from transformers import GenerationConfig, PreTrainedModel, PreTrainedTokenizerBase
 
+from dialogsum_lab.config import DEFAULT_MAX_NEW_TOKENS, DEFAULT_MAX_SOURCE_LENGTH
 from dialogsum_lab.prompts import PROMPT_TEMPLATE
 
 log = logging.getLogger(__name__)
-
-# Greedy with room for a full summary, as in the lab; never transformers' silent 20-token default.
-DEFAULT_MAX_NEW_TOKENS = 200
-# FLAN-T5's training length: longer prompts lose their end (and the "Summary:" cue) unless raised.
-DEFAULT_MAX_SOURCE_LENGTH = 512
 
 
 @dataclass

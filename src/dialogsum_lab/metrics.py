@@ -21,23 +21,20 @@ scores them (and gives the same tokens as the default on ASCII text).
 import logging
 import re
 from collections.abc import Sequence
-from typing import Literal
 
 import numpy as np
 import regex
 from nltk.stem import porter
 from rouge_score import rouge_scorer, tokenizers
 
+from dialogsum_lab.config import BOOTSTRAP_SAMPLES, ROUGE_TOKENIZERS, VIEWS
+
 log = logging.getLogger(__name__)
 
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeL", "rougeLsum")
-VIEWS = ("first_reference", "mean_over_references", "best_reference")
 PRIMARY_VIEW = "mean_over_references"  # comparable with the course's published numbers
-BOOTSTRAP_SAMPLES = 1000  # resamples for every confidence interval and paired test, unless asked otherwise
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 SENTENCE_SPLIT = "regex: a new sentence after . ! or ? and whitespace"
-RougeTokenizer = Literal["default", "unicode"]
-ROUGE_TOKENIZERS: tuple[str, ...] = ("default", "unicode")
 # Each Chinese/Japanese character and each emoji or other symbol is a token; other letters, digits and marks
 # form words. On ASCII text this finds exactly rouge_score's tokens ([a-z0-9]+ runs).
 _CJK = r"\p{Han}\p{Hiragana}\p{Katakana}"

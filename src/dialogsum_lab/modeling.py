@@ -11,6 +11,7 @@ mean nothing: it exists to run every step offline in seconds.
 import json
 import logging
 import os
+import pickle
 import shutil
 import tempfile
 from pathlib import Path
@@ -19,13 +20,12 @@ import torch
 import yaml
 from transformers import AutoModelForSeq2SeqLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
+from dialogsum_lab.config import DEFAULT_MODEL, SAMPLE_DIR, TINY_MODEL
 from dialogsum_lab.errors import UserError
 from dialogsum_lab.generation import generation_config, summarize
 from dialogsum_lab.prompts import PROMPT_TEMPLATE, TOPIC_TEMPLATE
 from dialogsum_lab.runs import write_json
 
-DEFAULT_MODEL = "google/flan-t5-base"
-TINY_MODEL = "tiny-random-t5"
 TINY_MODEL_NOTE = ("tiny-random-t5 is a randomly initialised toy model: its summaries are gibberish and its "
                    "ROUGE scores are meaningless. It only proves the pipeline runs; use google/flan-t5-base "
                    "for real numbers.")
@@ -103,12 +103,14 @@ def load_model_and_tokenizer(name_or_path: str = DEFAULT_MODEL, dtype: str = "au
     """
     path = resolve_model_path(name_or_path)
     target = resolve_device(device)
+    pickle_ok = _pickle_allowed(path)
     try:
         from transformers import AutoConfig
 
         model_type = AutoConfig.from_pretrained(path).model_type
-        model = AutoModelForSeq2SeqLM.from_pretrained(path, dtype=resolve_dtype(dtype, target, model_type))
-    except (OSError, ValueError) as err:
+        model = AutoModelForSeq2SeqLM.from_pretrained(path, dtype=resolve_dtype(dtype, target, model_type),
+                                                      use_safetensors=None if pickle_ok else True)
+    except (OSError, ValueError, pickle.UnpicklingError) as err:
         raise _load_error(name_or_path, err) from err
     # T5's forward ignores num_items_in_batch; without this the Trainer mis-scales the loss
     # under gradient accumulation and DDP.
@@ -116,7 +118,29 @@ def load_model_and_tokenizer(name_or_path: str = DEFAULT_MODEL, dtype: str = "au
     return model.to(target).eval(), load_tokenizer(name_or_path)
 
 
+def _pickle_allowed(path: str) -> bool:
+    """Weights load from safetensors only, unless DIALOGSUM_LAB_ALLOW_PICKLE=1: a pickled checkpoint
+    (pytorch_model.bin) can run any code while it loads. A local folder holding only pickles is refused here."""
+    if os.environ.get("DIALOGSUM_LAB_ALLOW_PICKLE") == "1":
+        return True
+    folder = Path(path)
+    if folder.is_dir() and not any(folder.glob("*.safetensors")) and any(folder.glob("*.bin")):
+        raise UserError(f"{path} holds only pickled weights ({', '.join(p.name for p in folder.glob('*.bin'))}), "
+                        "which can run arbitrary code when loaded. Convert them to safetensors (save_pretrained with "
+                        "safe_serialization=True), or, if you trust the file, set DIALOGSUM_LAB_ALLOW_PICKLE=1.")
+    return False
+
+
 def _load_error(name: str, err: Exception) -> UserError:
+    path = Path(name).expanduser()
+    looks_local = name.startswith((".", "/", "~")) or name.count("/") > 1 or (name.count("/") == 1
+                                                                               and path.parent.is_dir())
+    if looks_local and not path.exists():  # not a Hub id: say so, rather than blame the network
+        return UserError(f"model folder {name} does not exist. Check the path, or pass a Hub id such as "
+                         f"{DEFAULT_MODEL}, or '{TINY_MODEL}' to work offline.")
+    if isinstance(err, pickle.UnpicklingError):
+        reason = " ".join(str(err).split())[:200]
+        return UserError(f"{name}: torch's safe loader refuses its pickled weights ({reason}). Use safetensors.")
     reason = " ".join(str(err).split())[:300]
     return UserError(f"could not load model '{name}' ({type(err).__name__}: {reason}). Pass a Hub id (needs "
                      f"network), a folder saved with save_pretrained, or '{TINY_MODEL}' to work offline.")
@@ -193,8 +217,6 @@ def _train_tiny_tokenizer(vocab_size: int) -> PreTrainedTokenizerBase:
     from tokenizers import Tokenizer, models, pre_tokenizers, trainers
     from transformers import T5Tokenizer
 
-    from dialogsum_lab.data import SAMPLE_DIR  # only when building: generation needs no dataset library
-
     texts = [PROMPT_TEMPLATE, TOPIC_TEMPLATE]
     for file in sorted(SAMPLE_DIR.glob("*.jsonl")):
         for line in file.read_text().splitlines():
@@ -223,7 +245,9 @@ def load_trained(path: str, adapter: str | None = None, base: str | None = None,
     its tokenizer, and where each part came from.
     """
     run = Path(path)
-    if (run / "config.yaml").is_file() and (run / "model").is_dir():  # a dialogsum-lab training run
+    if (run / "config.yaml").is_file():  # a dialogsum-lab training run
+        if not (run / "model").is_dir():
+            raise _unfinished(run)
         base = base or yaml.safe_load((run / "config.yaml").read_text())["model"]
         run = run / "model"
         path = str(run)
@@ -239,6 +263,16 @@ def load_trained(path: str, adapter: str | None = None, base: str | None = None,
 def base_fingerprint(model: PreTrainedModel) -> dict:
     """The base model's shape, saved beside an adapter (`BASE_MODEL_FILE`) so a wrong base is caught on load."""
     return {"name_or_path": model.config.name_or_path} | {k: getattr(model.config, k, None) for k in BASE_MODEL_KEYS}
+
+
+def _unfinished(run: Path) -> UserError:
+    """The error for a training run that has not saved its model yet."""
+    checkpoints = sorted(run.glob("checkpoints/checkpoint-*"), key=lambda p: int(p.name.rsplit("-", 1)[1]))
+    if checkpoints:
+        return UserError(f"{run} is an unfinished training run (last checkpoint: {checkpoints[-1].name}). Finish it "
+                         f"with `dialogsum-lab train --resume --out {run}`, then evaluate it.")
+    return UserError(f"{run} is a training run that stopped before saving anything. Train it again with "
+                     f"`dialogsum-lab train ... --out {run} --overwrite`.")
 
 
 def _attach_adapter(model: PreTrainedModel, adapter: str, base: str) -> PreTrainedModel:

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 # The lab's exact instruction; T5's tokenizer drops the newlines, so they are cosmetic.
 PROMPT_TEMPLATE = "Summarize the following conversation.\n\n{dialogue}\n\nSummary: "
 TOPIC_TEMPLATE = "What is the topic of this conversation?\n\n{dialogue}\n\nTopic: "
+TASK_PROMPTS = {"summary": PROMPT_TEMPLATE, "topic": TOPIC_TEMPLATE}
 
 
 def few_shot_prompt(examples: Sequence[tuple[str, str]], dialogue: str) -> str:

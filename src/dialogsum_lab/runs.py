@@ -1,5 +1,6 @@
 """Run folders and atomic writes: a crash or a mistake never leaves half a file or eats a result."""
 
+import fcntl
 import json
 import os
 import shutil
@@ -44,24 +45,57 @@ def run_folder(path: Path, overwrite: bool = False,
     is built in a hidden sibling folder and swapped in, so a failed run never
     mixes with, or destroys, the old one. On failure, what the run wrote is
     removed (unless `keep_on_failure` says it is worth keeping, such as a
-    checkpoint to resume from), so a retry is never blocked.
+    checkpoint to resume from), so a retry is never blocked. While the block
+    runs, `path` is claimed: a second run into it is refused.
     """
-    check_run_dir(path, overwrite)
-    if _holds_files(path):
-        staging = path.parent / f".{path.name}.staging"
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir()
+    with claim(path):
+        check_run_dir(path, overwrite)
+        if _holds_files(path):
+            yield from _replace(path)
+        else:
+            yield from _fill(path, keep_on_failure)
+
+
+@contextmanager
+def claim(path: Path) -> Iterator[None]:
+    """Hold `path` for this process alone while the block runs: a second run into the same folder is refused.
+
+    An advisory lock on a hidden sibling file; the system drops it if the process dies, so a killed run
+    never blocks the next one.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = path.parent / f".{path.name}.lock"
+    with open(lock, "a") as handle:
         try:
-            yield staging
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
-        replaced = path.parent / f".{path.name}.replaced"
-        shutil.rmtree(replaced, ignore_errors=True)
-        path.rename(replaced)
-        staging.rename(path)
-        shutil.rmtree(replaced)
-        return
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as err:
+            raise UserError(f"another dialogsum-lab process is writing {path}. Wait for it to finish, or choose "
+                            "another --out.") from err
+        try:
+            yield
+        finally:
+            lock.unlink(missing_ok=True)
+
+
+def _replace(path: Path) -> Iterator[Path]:
+    """Build in a hidden sibling folder; swap it in for `path` only on success."""
+    staging = path.parent / f".{path.name}.staging"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    try:
+        yield staging
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    replaced = path.parent / f".{path.name}.replaced"
+    shutil.rmtree(replaced, ignore_errors=True)
+    path.rename(replaced)
+    staging.rename(path)
+    shutil.rmtree(replaced)
+
+
+def _fill(path: Path, keep_on_failure: Callable[[Path], bool]) -> Iterator[Path]:
+    """Write in place; on failure remove what was written (the folder too, if this run made it)."""
     created = not path.exists()
     path.mkdir(parents=True, exist_ok=True)
     try:
@@ -78,11 +112,22 @@ def _holds_files(path: Path) -> bool:
     return path.is_dir() and any(path.iterdir())
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+# Files written through a temporary file get the permissions of any other new file (mkstemp makes them 0600).
+FILE_MODE = 0o666 & ~_umask()
+
+
 def write_text(path: str | Path, text: str) -> Path:
     """Write through a temporary file in the same folder and rename it into place (atomic on POSIX)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.fchmod(fd, FILE_MODE)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
@@ -109,6 +154,7 @@ def save_figure(fig, path: str | Path) -> Path:
     """Save a matplotlib figure atomically (same temporary-file-and-rename as the text writers)."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
+    os.fchmod(fd, FILE_MODE)
     os.close(fd)
     try:
         fig.savefig(tmp, dpi=120, bbox_inches="tight")

@@ -6,6 +6,10 @@ tokenizer -> write metrics and the loss curve. The base model is always a new
 load, so no "original" model anywhere is ever modified by `get_peft_model`.
 """
 
+import json
+import pickle
+import signal
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -25,8 +29,7 @@ from peft import (
     TaskType,
     get_peft_model,
 )
-from transformers import Seq2SeqTrainer, Seq2SeqTrainingArguments, set_seed
-from transformers.trainer_utils import get_last_checkpoint
+from transformers import Seq2SeqTrainer, Seq2SeqTrainingArguments, TrainerCallback, set_seed
 
 from dialogsum_lab.config import TRAIN_CONFIG, TrainConfig
 from dialogsum_lab.data import (
@@ -38,7 +41,7 @@ from dialogsum_lab.data import (
     select_split,
     tokenize,
 )
-from dialogsum_lab.errors import UserError
+from dialogsum_lab.errors import Interrupted, UserError
 from dialogsum_lab.modeling import (
     BASE_MODEL_FILE,
     TINY_MODEL,
@@ -51,7 +54,7 @@ from dialogsum_lab.modeling import (
     resolve_model_path,
 )
 from dialogsum_lab.reporting import plot_loss_curve
-from dialogsum_lab.runs import run_folder, run_path, save_figure, write_json, write_yaml
+from dialogsum_lab.runs import claim, run_folder, run_path, save_figure, write_json, write_yaml
 
 MODEL_DIR = "model"
 CHECKPOINT_DIR = "checkpoints"
@@ -73,6 +76,8 @@ def build_model(config: TrainConfig):
     """A fresh base model, wrapped for the method; returns (model, tokenizer)."""
     device = resolve_device(config.device)
     model, tokenizer = load_model_and_tokenizer(config.model, dtype="float32", device=str(device))
+    if config.method == "lora":
+        _check_target_modules(model, config.lora_target_modules)
     if config.method in PEFT_CONFIGS:
         model = get_peft_model(model, PEFT_CONFIGS[config.method](config, resolve_model_path(config.model)))
         model = fix_prefix_generation(model)
@@ -81,6 +86,16 @@ def build_model(config: TrainConfig):
         if config.method in PEFT_CONFIGS:
             model.enable_input_require_grads()  # frozen embeddings would otherwise cut the graph
     return model.train(), tokenizer
+
+
+def _check_target_modules(model, targets: list[str]) -> None:
+    """Every LoRA target must name a layer of the model (peft matches a name's last parts)."""
+    names = [name for name, _ in model.named_modules()]
+    missing = [t for t in targets if not any(n == t or n.endswith(f".{t}") for n in names)]
+    if missing:
+        linear = sorted({n.rsplit(".", 1)[-1] for n, m in model.named_modules() if isinstance(m, torch.nn.Linear)})
+        raise UserError(f"lora_target_modules {', '.join(missing)} name no layer of {model.config.name_or_path}. "
+                        f"Its linear layers are: {', '.join(linear)} (the lab uses q and v).")
 
 
 def prepare_datasets(config: TrainConfig, tokenizer) -> tuple[Dataset, Dataset | None]:
@@ -100,6 +115,10 @@ def prepare_datasets(config: TrainConfig, tokenizer) -> tuple[Dataset, Dataset |
                             "Set eval_holdout (e.g. --eval_holdout 100) or eval_strategy no.")
     train = head(train, config.limit_train)
     evaluation = head(evaluation, config.limit_eval) if evaluation is not None else None
+    for name, split in (("training", train), ("evaluation", evaluation)):
+        if split is not None and len(split) == 0:
+            raise UserError(f"the {name} split of {config.data} has no dialogues. Check --data and the split "
+                            "settings (train_split, eval_split, limit_train, limit_eval), or set eval_strategy no.")
 
     def encode(split: Dataset) -> Dataset:
         pairs = (build_multitask(split, config.seed, config.prompt_template) if config.multitask
@@ -150,7 +169,7 @@ def train(config: TrainConfig, out: str | Path | None = None, overwrite: bool = 
     """
     path = run_path(out, f"train-{config.method}")
     with run_folder(path, overwrite, keep_on_failure=lambda folder: (folder / CHECKPOINT_DIR).is_dir()) as folder:
-        seconds = _run(config, folder, checkpoint=None)
+        seconds = _run(config, folder, checkpoint=None, out=path)
     print(f"Trained {config.method} in {seconds:.1f}s; saved to {path / MODEL_DIR}")
     return path
 
@@ -160,17 +179,31 @@ def resume(run_dir: str | Path, overrides: dict | None = None) -> Path:
     run_dir = Path(run_dir)
     if not (run_dir / TRAIN_CONFIG).is_file():
         raise UserError(f"{run_dir} has no {TRAIN_CONFIG}: it is not a training run folder.")
-    checkpoint = get_last_checkpoint(str(run_dir / CHECKPOINT_DIR)) if (run_dir / CHECKPOINT_DIR).is_dir() else None
+    checkpoint = last_complete_checkpoint(run_dir / CHECKPOINT_DIR)
     if checkpoint is None:
         raise UserError(f"{run_dir} has no checkpoint to resume from (save_strategy no?). Start a new run instead.")
     config = TrainConfig.from_dict(TrainConfig.load(run_dir / TRAIN_CONFIG).to_dict() | (overrides or {}))
-    seconds = _run(config, run_dir, checkpoint)
+    with claim(run_dir):
+        seconds = _run(config, run_dir, checkpoint, out=run_dir)
     print(f"Resumed {config.method} and trained {seconds:.1f}s more; saved to {run_dir / MODEL_DIR}")
     return run_dir
 
 
-def _run(config: TrainConfig, run_dir: Path, checkpoint: str | None) -> float:
-    """Train into `run_dir` and write everything a finished run holds; returns the training seconds."""
+def last_complete_checkpoint(folder: Path) -> str | None:
+    """The newest checkpoint whose `trainer_state.json` (the Trainer writes it last) is whole: a process killed
+    while saving leaves a partial newest checkpoint, which resuming must skip."""
+    for checkpoint in sorted(folder.glob("checkpoint-*"), key=lambda p: int(p.name.rsplit("-", 1)[1]), reverse=True):
+        try:
+            json.loads((checkpoint / "trainer_state.json").read_text())
+            return str(checkpoint)
+        except (OSError, ValueError):
+            continue
+    return None
+
+
+def _run(config: TrainConfig, run_dir: Path, checkpoint: str | None, out: Path) -> float:
+    """Train into `run_dir` (`out` itself, or a staging folder that replaces it) and write everything a finished
+    run holds; returns the training seconds. Ctrl-C or SIGTERM saves a checkpoint and raises `Interrupted`."""
     write_yaml(run_dir / TRAIN_CONFIG, config.to_dict())
     if config.model == TINY_MODEL:
         print(f"Note: {TINY_MODEL_NOTE}")
@@ -178,10 +211,24 @@ def _run(config: TrainConfig, run_dir: Path, checkpoint: str | None) -> float:
     model, tokenizer = build_model(config)
     trainer = make_trainer(config, model, tokenizer, run_dir)
     device = resolve_device(config.device)
-    with peak_memory(device) as peak:
+    stop = _StopOnSignal()
+    trainer.add_callback(stop)
+    with peak_memory(device) as peak, stop.listening():
         start = time.perf_counter()
-        result = trainer.train(resume_from_checkpoint=checkpoint)
+        try:
+            result = trainer.train(resume_from_checkpoint=checkpoint)
+        except pickle.UnpicklingError as err:
+            raise UserError(f"checkpoint {checkpoint} holds pickled data that torch's safe loader refuses "
+                            f"({' '.join(str(err).split())[:200]}). Resume only checkpoints this project wrote, "
+                            "or start a new run.") from err
         seconds = time.perf_counter() - start
+    if stop.signum is not None and trainer.state.global_step < trainer.state.max_steps:
+        step, code = trainer.state.global_step, 128 + stop.signum
+        if run_dir == out:
+            raise Interrupted(f"interrupted at step {step}; a checkpoint is saved in {out / CHECKPOINT_DIR}. "
+                              f"Resume with: dialogsum-lab train --resume --out {out}", code)
+        raise Interrupted(f"interrupted at step {step}; the unfinished replacement is discarded and the earlier "
+                          f"run in {out} is kept. Run again with --overwrite to replace it.", code)
     trainer.save_model(str(run_dir / MODEL_DIR))  # adapter only for PEFT methods, with the tokenizer
     if config.method in PEFT_CONFIGS:
         write_json(run_dir / MODEL_DIR / BASE_MODEL_FILE, base_fingerprint(model.get_base_model()))
@@ -193,6 +240,38 @@ def _run(config: TrainConfig, run_dir: Path, checkpoint: str | None) -> float:
     save_figure(plot_loss_curve(trainer.state.log_history, f"{config.method} on {config.model}"),
                 run_dir / "loss_curve.png")
     return seconds
+
+
+class _StopOnSignal(TrainerCallback):
+    """Ctrl-C or SIGTERM (docker stop, a spot reclaim) while training: checkpoint at the end of this step, stop."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.signum is not None:
+            control.should_save = control.should_training_stop = True
+        return control
+
+    @contextmanager
+    def listening(self):
+        """Catch SIGINT and SIGTERM while the block runs (main thread only); a second signal stops at once."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def handle(signum: int, frame) -> None:
+            if self.signum is not None:
+                raise KeyboardInterrupt
+            self.signum = signum
+            print("\nStopping after this step and saving a checkpoint (signal again to stop at once).", file=sys.stderr)
+
+        previous = {s: signal.signal(s, handle) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for s, handler in previous.items():
+                signal.signal(s, handler)
 
 
 @contextmanager
