@@ -189,6 +189,7 @@ def test_a_signal_saves_a_checkpoint_and_says_how_to_resume(tmp_path, capsys, se
     assert f"unfinished training run (last checkpoint: checkpoint-{step})" in one_line_error(capsys)
     assert not (run / "eval-test").exists()
     assert main(["merge", str(run)]) == 2 and "--resume" in one_line_error(capsys)
+    assert not (run / "merged").exists()
     assert resume_steps(run, 2) == (step, step + 2)
 
 

@@ -1,4 +1,5 @@
 import hashlib
+from pathlib import Path
 
 import pytest
 import torch
@@ -60,6 +61,10 @@ def test_pickled_weights_load_only_when_the_user_opts_in(tiny, tmp_path, monkeyp
     monkeypatch.setenv("DIALOGSUM_LAB_ALLOW_PICKLE", "1")
     loaded, _ = load_model_and_tokenizer(str(folder), "float32", "cpu")
     assert torch.equal(loaded.lm_head.weight, model.lm_head.weight)
+    # Even when allowed, torch's weights-only loader refuses arbitrary objects: one clear line, not a traceback.
+    torch.save({"weights": model.state_dict(), "trainer": Path("an arbitrary object")}, folder / "pytorch_model.bin")
+    with pytest.raises(UserError, match="safe loader refuses its pickled weights"):
+        load_model_and_tokenizer(str(folder), "float32", "cpu")
 
 
 def test_parameter_report(tiny):

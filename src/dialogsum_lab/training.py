@@ -112,7 +112,7 @@ def prepare_datasets(config: TrainConfig, tokenizer) -> tuple[Dataset, Dataset |
         evaluation = select_split(data, config.eval_split)
         if evaluation is train:
             raise UserError(f"{config.data} has a single split, so training and evaluation would share it. "
-                            "Set eval_holdout (e.g. --eval_holdout 100) or eval_strategy no.")
+                            "Set eval_holdout (e.g. --eval-holdout 100) or eval_strategy no.")
     train = head(train, config.limit_train)
     evaluation = head(evaluation, config.limit_eval) if evaluation is not None else None
     for name, split in (("training", train), ("evaluation", evaluation)):
@@ -204,12 +204,12 @@ def last_complete_checkpoint(folder: Path) -> str | None:
 def _run(config: TrainConfig, run_dir: Path, checkpoint: str | None, out: Path) -> float:
     """Train into `run_dir` (`out` itself, or a staging folder that replaces it) and write everything a finished
     run holds; returns the training seconds. Ctrl-C or SIGTERM saves a checkpoint and raises `Interrupted`."""
-    write_yaml(run_dir / TRAIN_CONFIG, config.to_dict())
     if config.model == TINY_MODEL:
         print(f"Note: {TINY_MODEL_NOTE}")
     set_seed(config.seed)
     model, tokenizer = build_model(config)
-    trainer = make_trainer(config, model, tokenizer, run_dir)
+    trainer = make_trainer(config, model, tokenizer, run_dir)  # the data, checked, before anything is written
+    write_yaml(run_dir / TRAIN_CONFIG, config.to_dict())
     device = resolve_device(config.device)
     stop = _StopOnSignal()
     trainer.add_callback(stop)
