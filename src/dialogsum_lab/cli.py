@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Literal, get_args, get_origin
 
 from dialogsum_lab.config import (
+    BOOLEANS,
     BOOTSTRAP_SAMPLES,
     DEFAULT_MODEL,
     DEMO_METHODS,
@@ -122,7 +123,6 @@ def cmd_merge(args: argparse.Namespace) -> None:
     from dialogsum_lab.modeling import merge_adapter
 
     out = Path(args.out or Path(args.path) / "merged")
-    check_run_dir(out, args.overwrite)
     with run_folder(out, args.overwrite) as folder:
         check = merge_adapter(args.path, folder, args.base, device=args.device)
     agree = "identical" if check["summaries_identical"] else "DIFFERENT"
@@ -154,10 +154,8 @@ def cmd_forgetting(args: argparse.Namespace) -> None:
 
 
 def _parse_bool(text: str) -> bool:
-    if text.lower() in ("1", "true", "yes", "on"):
-        return True
-    if text.lower() in ("0", "false", "no", "off"):
-        return False
+    if text.lower() in BOOLEANS:
+        return BOOLEANS[text.lower()]
     raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
 
 
@@ -296,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"dialogsum-lab: {stop}", file=sys.stderr)
         return stop.exit_code
     except KeyboardInterrupt:
-        print("dialogsum-lab: interrupted; nothing half-written was kept.", file=sys.stderr)
+        print("dialogsum-lab: interrupted.", file=sys.stderr)
         return 130
     finally:
         signal.signal(signal.SIGTERM, previous)

@@ -60,14 +60,15 @@ def ensure_run(preset_name: str | dict, method: str, run_dir: str | Path, overri
     unless `overwrite` replaces it.
     """
     run_dir = Path(run_dir)
-    config = train_config(load_preset(preset_name), method, overrides)
+    preset = load_preset(preset_name)
+    config = train_config(preset, method, overrides)
     if _reusable(run_dir / "train_metrics.json", _saved(run_dir / TRAIN_CONFIG, TrainConfig), config.to_dict(),
                  overwrite):
         print(f"Reusing the finished {method} run in {run_dir} (same settings).")
     else:
         train(config, run_dir, overwrite=overwrite)
         overwrite = True  # the evaluation of a replaced run is stale
-    evaluation = eval_config(load_preset(preset_name), run=run_dir)
+    evaluation = eval_config(preset, run=run_dir)
     out = run_dir / f"eval-{evaluation.split}"
     if not _reusable(out / "metrics.json", _saved(out / EVAL_CONFIG, EvalConfig), evaluation.to_dict(), overwrite):
         run_evaluation(run_dir, evaluation, out, system=method, overwrite=overwrite)

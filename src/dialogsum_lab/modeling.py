@@ -284,7 +284,7 @@ def _attach_adapter(model: PreTrainedModel, adapter: str, base: str) -> PreTrain
     recorded = Path(adapter) / BASE_MODEL_FILE
     if recorded.is_file():  # widths can match while the vocabulary differs: peft would load it without a word
         expected, found = json.loads(recorded.read_text()), base_fingerprint(model)
-        differs = [f"{k} {expected[k]} vs {found[k]}" for k in BASE_MODEL_KEYS if expected.get(k) != found[k]]
+        differs = [f"{k} {expected.get(k)} vs {found[k]}" for k in BASE_MODEL_KEYS if expected.get(k) != found[k]]
         if differs:
             raise UserError(f"adapter {adapter} was trained on a different base ({trained_on}) than {base}: "
                             f"{', '.join(differs)} (trained vs given). Pass the base it was trained on with --base.")
