@@ -9,6 +9,7 @@ needs when it runs, so `--help` answers without loading PyTorch.
 import argparse
 import dataclasses
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
@@ -283,18 +284,19 @@ def main(argv: list[str] | None = None) -> int:
         transformers.logging.set_verbosity_error()
         transformers.utils.logging.disable_progress_bar()  # "Loading weights" bars on every model load
     previous = signal.signal(signal.SIGTERM, _terminate)
+    say = print if os.environ.get("RANK", "0") == "0" else lambda *a, **k: None  # one voice under torchrun
     try:
         args.func(args)
     except UserError as err:
         if args.verbose:
             raise
-        print(f"dialogsum-lab: error: {err}", file=sys.stderr)
+        say(f"dialogsum-lab: error: {err}", file=sys.stderr)
         return 2
     except Interrupted as stop:
-        print(f"dialogsum-lab: {stop}", file=sys.stderr)
+        say(f"dialogsum-lab: {stop}", file=sys.stderr)
         return stop.exit_code
     except KeyboardInterrupt:
-        print("dialogsum-lab: interrupted.", file=sys.stderr)
+        say("dialogsum-lab: interrupted.", file=sys.stderr)
         return 130
     finally:
         signal.signal(signal.SIGTERM, previous)

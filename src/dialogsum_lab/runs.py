@@ -77,9 +77,14 @@ def claim(path: Path) -> Iterator[None]:
             lock.unlink(missing_ok=True)
 
 
+def run_folder_target(path: Path) -> Path:
+    """The folder `run_folder(path, ...)` will hand out: `path` itself, or the staging folder that replaces it."""
+    return path.parent / f".{path.name}.staging" if _holds_files(path) else path
+
+
 def _replace(path: Path) -> Iterator[Path]:
     """Build in a hidden sibling folder; swap it in for `path` only on success."""
-    staging = path.parent / f".{path.name}.staging"
+    staging = run_folder_target(path)
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir()
     try:

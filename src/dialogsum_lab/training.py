@@ -6,7 +6,9 @@ tokenizer -> write metrics and the loss curve. The base model is always a new
 load, so no "original" model anywhere is ever modified by `get_peft_model`.
 """
 
+import contextlib
 import json
+import os
 import pickle
 import signal
 import sys
@@ -54,7 +56,16 @@ from dialogsum_lab.modeling import (
     resolve_model_path,
 )
 from dialogsum_lab.reporting import plot_loss_curve
-from dialogsum_lab.runs import claim, run_folder, run_path, save_figure, write_json, write_yaml
+from dialogsum_lab.runs import (
+    check_run_dir,
+    claim,
+    run_folder,
+    run_folder_target,
+    run_path,
+    save_figure,
+    write_json,
+    write_yaml,
+)
 
 MODEL_DIR = "model"
 CHECKPOINT_DIR = "checkpoints"
@@ -150,13 +161,29 @@ def training_arguments(config: TrainConfig, run_dir: Path, has_eval: bool) -> Se
         dataloader_num_workers=0, predict_with_generate=False)
 
 
+def token_mean_loss(outputs, labels: torch.Tensor, num_items_in_batch: torch.Tensor | int | None = None):
+    """Cross-entropy summed over target tokens, divided by the target tokens of the whole optimiser step.
+
+    The Trainer counts those tokens over every gradient-accumulation step and
+    every process, so the loss and its gradient are the same whether a global
+    batch runs at once, in accumulated pieces or spread over GPUs. T5's own
+    loss is a mean over its micro-batch, which would weigh a micro-batch of
+    short summaries like one of long ones.
+    """
+    logits = outputs.logits.float()
+    labels = labels.to(logits.device)
+    total = torch.nn.functional.cross_entropy(logits.view(-1, logits.size(-1)), labels.view(-1), ignore_index=-100,
+                                              reduction="sum")
+    return total / (num_items_in_batch if num_items_in_batch is not None else labels.ne(-100).sum())
+
+
 def make_trainer(config: TrainConfig, model, tokenizer, run_dir: Path) -> Seq2SeqTrainer:
     """The Trainer for `model` on the config's data, checkpointing into `run_dir`."""
     train_set, eval_set = prepare_datasets(config, tokenizer)
     cuda = resolve_device(config.device).type == "cuda"
     return Seq2SeqTrainer(
         model=model, args=training_arguments(config, run_dir, eval_set is not None),
-        train_dataset=train_set, eval_dataset=eval_set, processing_class=tokenizer,
+        train_dataset=train_set, eval_dataset=eval_set, processing_class=tokenizer, compute_loss_func=token_mean_loss,
         data_collator=make_collator(tokenizer, model, pad_to_multiple_of=8 if cuda else None))
 
 
@@ -167,10 +194,51 @@ def train(config: TrainConfig, out: str | Path | None = None, overwrite: bool = 
     succeeds. A failed new run leaves nothing behind but the checkpoints it
     may be resumed from.
     """
+    processes = _processes(config)
+    if processes is not None:
+        return _train_distributed(config, out, overwrite, processes)
     path = run_path(out, f"train-{config.method}")
-    with run_folder(path, overwrite, keep_on_failure=lambda folder: (folder / CHECKPOINT_DIR).is_dir()) as folder:
+    with run_folder(path, overwrite, keep_on_failure=_has_checkpoints) as folder:
         seconds = _run(config, folder, checkpoint=None, out=path)
     print(f"Trained {config.method} in {seconds:.1f}s; saved to {path / MODEL_DIR}")
+    return path
+
+
+def _has_checkpoints(folder: Path) -> bool:
+    return (folder / CHECKPOINT_DIR).is_dir()
+
+
+def _processes(config: TrainConfig):
+    """accelerate's process state when launched by torchrun or `accelerate launch` (WORLD_SIZE > 1), else None."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return None
+    from accelerate import PartialState
+
+    return PartialState(cpu=resolve_device(config.device).type == "cpu")
+
+
+def _train_distributed(config: TrainConfig, out: str | Path | None, overwrite: bool, processes) -> Path:
+    """Data-parallel training: every process trains, only the main one writes the run folder.
+
+    All processes must checkpoint into the same folder (each saves its own
+    random state there), so they agree on it first, before anything is
+    written; the main process then claims and fills it as `train` does.
+    """
+    from accelerate.utils import broadcast_object_list
+
+    path = Path(broadcast_object_list([str(run_path(out, f"train-{config.method}"))])[0])  # one timestamp
+    check_run_dir(path, overwrite)
+    target = run_folder_target(path)
+    processes.wait_for_everyone()  # every process has looked before the main one writes
+    if not processes.is_main_process:
+        processes.wait_for_everyone()
+        _run(config, target, checkpoint=None, out=path)
+        return path
+    with run_folder(path, overwrite, keep_on_failure=_has_checkpoints) as folder:
+        processes.wait_for_everyone()  # the folder exists before the others write their random states into it
+        seconds = _run(config, folder, checkpoint=None, out=path)
+    print(f"Trained {config.method} on {processes.num_processes} processes in {seconds:.1f}s; saved to "
+          f"{path / MODEL_DIR}")
     return path
 
 
@@ -183,9 +251,12 @@ def resume(run_dir: str | Path, overrides: dict | None = None) -> Path:
     if checkpoint is None:
         raise UserError(f"{run_dir} has no checkpoint to resume from (save_strategy no?). Start a new run instead.")
     config = TrainConfig.from_dict(TrainConfig.load(run_dir / TRAIN_CONFIG).to_dict() | (overrides or {}))
-    with claim(run_dir):
+    processes = _processes(config)
+    main = processes is None or processes.is_main_process
+    with claim(run_dir) if main else contextlib.nullcontext():
         seconds = _run(config, run_dir, checkpoint, out=run_dir)
-    print(f"Resumed {config.method} and trained {seconds:.1f}s more; saved to {run_dir / MODEL_DIR}")
+    if main:
+        print(f"Resumed {config.method} and trained {seconds:.1f}s more; saved to {run_dir / MODEL_DIR}")
     return run_dir
 
 
@@ -203,13 +274,16 @@ def last_complete_checkpoint(folder: Path) -> str | None:
 
 def _run(config: TrainConfig, run_dir: Path, checkpoint: str | None, out: Path) -> float:
     """Train into `run_dir` (`out` itself, or a staging folder that replaces it) and write everything a finished
-    run holds; returns the training seconds. Ctrl-C or SIGTERM saves a checkpoint and raises `Interrupted`."""
-    if config.model == TINY_MODEL:
-        print(f"Note: {TINY_MODEL_NOTE}")
+    run holds; returns the training seconds. Ctrl-C or SIGTERM saves a checkpoint and raises `Interrupted`.
+    Under data parallelism every process trains and only the main one writes."""
     set_seed(config.seed)
     model, tokenizer = build_model(config)
     trainer = make_trainer(config, model, tokenizer, run_dir)  # the data, checked, before anything is written
-    write_yaml(run_dir / TRAIN_CONFIG, config.to_dict())
+    main = trainer.is_world_process_zero()
+    if main:
+        write_yaml(run_dir / TRAIN_CONFIG, config.to_dict())
+        if config.model == TINY_MODEL:
+            print(f"Note: {TINY_MODEL_NOTE}")
     device = resolve_device(config.device)
     stop = _StopOnSignal()
     trainer.add_callback(stop)
@@ -229,17 +303,29 @@ def _run(config: TrainConfig, run_dir: Path, checkpoint: str | None, out: Path) 
                               f"Resume with: dialogsum-lab train --resume --out {out}", code)
         raise Interrupted(f"interrupted at step {step}; the unfinished replacement is discarded and the earlier "
                           f"run in {out} is kept. Run again with --overwrite to replace it.", code)
-    trainer.save_model(str(run_dir / MODEL_DIR))  # adapter only for PEFT methods, with the tokenizer
+    trainer.save_model(str(run_dir / MODEL_DIR))  # on every process (sharded models gather); the main one writes
+    in_sync = _weights_in_sync(model) if trainer.args.world_size > 1 else None
+    if not main:
+        return seconds
     if config.method in PEFT_CONFIGS:
         write_json(run_dir / MODEL_DIR / BASE_MODEL_FILE, base_fingerprint(model.get_base_model()))
     trainer.state.save_to_json(str(run_dir / "trainer_state.json"))
     metrics = _train_metrics(config, model, trainer, result.metrics, seconds, len(trainer.train_dataset), run_dir)
     metrics |= {"device": str(device), "peak_memory_mb": round(peak["bytes"] / 2**20, 1),
-                "peak_memory_kind": peak["kind"]}
+                "peak_memory_kind": peak["kind"], "processes": trainer.args.world_size,
+                "weights_identical_across_processes": in_sync}
     write_json(run_dir / "train_metrics.json", metrics)
     save_figure(plot_loss_curve(trainer.state.log_history, f"{config.method} on {config.model}"),
                 run_dir / "loss_curve.png")
     return seconds
+
+
+def _weights_in_sync(model) -> bool:
+    """Every process holds the same trained weights (data parallelism must keep them bit-identical)."""
+    from accelerate.utils import gather_object
+
+    checksum = float(sum(p.detach().double().sum() for p in model.parameters() if p.requires_grad))
+    return len(set(gather_object([checksum]))) == 1
 
 
 class _StopOnSignal(TrainerCallback):
