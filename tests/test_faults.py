@@ -82,12 +82,13 @@ BAD_SETTINGS = [
     (None, ["--device", "gpu"], r"device 'gpu' is unknown; use auto, cpu or cuda"),
     (None, ["--device", "cuda:1"], r"first visible GPU.*CUDA_VISIBLE_DEVICES=1"),
     (None, ["--lora-target-modules", "qq"], r"lora_target_modules qq name no layer .*linear layers are: .*wi_0"),
+    (None, ["--fsdp", "true"], r"fsdp needs CUDA GPUs"),
 ]
 
 
 @pytest.mark.parametrize(("preset", "options", "message"), BAD_SETTINGS,
                          ids=["batch-size-text", "scheduler-typo", "bool-text", "device-typo", "device-index",
-                              "target-module"])
+                              "target-module", "fsdp-on-cpu"])
 def test_bad_settings_are_refused_before_anything_is_written(tmp_path, capsys, preset, options, message):
     import re
 

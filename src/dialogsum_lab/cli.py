@@ -279,10 +279,12 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stderr)
     log.setLevel(logging.INFO)
     if not args.verbose:
+        import datasets
         import transformers
 
         transformers.logging.set_verbosity_error()
         transformers.utils.logging.disable_progress_bar()  # "Loading weights" bars on every model load
+        datasets.disable_progress_bars()  # "Map" and "Tokenising" bars on every data preparation
     previous = signal.signal(signal.SIGTERM, _terminate)
     say = print if os.environ.get("RANK", "0") == "0" else lambda *a, **k: None  # one voice under torchrun
     try:

@@ -33,9 +33,19 @@ RougeTokenizer = Literal["default", "unicode"]
 ROUGE_TOKENIZERS: tuple[str, ...] = get_args(RougeTokenizer)
 VIEWS = ("first_reference", "mean_over_references", "best_reference")  # multi-reference ROUGE (metrics.py)
 DEMO_METHODS = ("full", "lora", "prompt_tuning")
-# The presets and the sample data ship inside the package (pyproject.toml maps configs/ and data/sample/).
-CONFIG_DIR = Path(str(files("dialogsum_lab.presets")))
-SAMPLE_DIR = Path(str(files("dialogsum_lab.sample_data")))
+
+
+def _shipped(package: str, folder: str) -> Path:
+    """Files that ship inside the package (pyproject.toml maps configs/ and data/sample/ into it), or the
+    repository's own folder when the source runs uninstalled (PYTHONPATH=src)."""
+    try:
+        return Path(str(files(f"dialogsum_lab.{package}")))
+    except ModuleNotFoundError:
+        return Path(__file__).resolve().parents[2] / folder
+
+
+CONFIG_DIR = _shipped("presets", "configs")
+SAMPLE_DIR = _shipped("sample_data", "data/sample")
 Method = Literal["full", "lora", "prompt_tuning", "prefix_tuning", "ia3"]
 # transformers' schedules that need no extra arguments
 Scheduler = Literal["linear", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup",
@@ -113,6 +123,8 @@ class TrainConfig(_Config):
     precision: Literal["auto", "bf16", "fp32"] = _f("auto", "auto: bf16 autocast on capable CUDA GPUs, else fp32 "
                                                            "(never fp16: fp16 overflows in T5)")
     gradient_checkpointing: bool = _f(False, "recompute activations in backward to save memory")
+    fsdp: bool = _f(False, "shard weights, gradients and optimiser state over the processes (FSDP2, one T5 block a "
+                           "unit) for models that do not fit one GPU; launch with torchrun")
     torch_compile: bool = _f(False, "compile the model (GPU: ~2x faster steps after 1-2 minutes of compiling)")
     logging_steps: int = _f(5, "log the training loss every N steps")
     eval_strategy: Literal["no", "steps", "epoch"] = _f("epoch", "when to compute the eval loss")

@@ -150,7 +150,12 @@ def training_arguments(config: TrainConfig, run_dir: Path, has_eval: bool) -> Se
         learning_rate=config.resolved_learning_rate, weight_decay=config.weight_decay,
         num_train_epochs=config.epochs, max_steps=config.max_steps, warmup_steps=config.warmup_ratio,
         lr_scheduler_type=config.lr_scheduler, max_grad_norm=config.max_grad_norm,
-        bf16=bf16, use_cpu=device.type == "cpu", activation_checkpointing=config.gradient_checkpointing,
+        bf16=bf16, use_cpu=device.type == "cpu",
+        # transformers' own activation checkpointing, also under FSDP: FSDP's checkpoint wrapper around T5Block
+        # recomputes a different number of tensors and stops (seen on an H200, torch 2.11), at the cost of one
+        # more weight gather in backward.
+        activation_checkpointing=config.gradient_checkpointing,
+        fsdp=config.fsdp or None, fsdp_config={"transformer_layer_cls_to_wrap": ["T5Block"]} if config.fsdp else None,
         torch_compile=config.torch_compile,
         # Batches of similar length waste little compute on padding (the old `group_by_length`).
         train_sampling_strategy="group_by_length",
@@ -276,6 +281,10 @@ def _run(config: TrainConfig, run_dir: Path, checkpoint: str | None, out: Path) 
     """Train into `run_dir` (`out` itself, or a staging folder that replaces it) and write everything a finished
     run holds; returns the training seconds. Ctrl-C or SIGTERM saves a checkpoint and raises `Interrupted`.
     Under data parallelism every process trains and only the main one writes."""
+    device = resolve_device(config.device)
+    if config.fsdp and device.type != "cuda":
+        raise UserError("fsdp needs CUDA GPUs (accelerate shards only over GPUs; on CPU processes it would quietly run "
+                        "plain data parallelism). Drop fsdp, or run on GPUs.")
     set_seed(config.seed)
     model, tokenizer = build_model(config)
     trainer = make_trainer(config, model, tokenizer, run_dir)  # the data, checked, before anything is written
@@ -284,7 +293,6 @@ def _run(config: TrainConfig, run_dir: Path, checkpoint: str | None, out: Path) 
         write_yaml(run_dir / TRAIN_CONFIG, config.to_dict())
         if config.model == TINY_MODEL:
             print(f"Note: {TINY_MODEL_NOTE}")
-    device = resolve_device(config.device)
     stop = _StopOnSignal()
     trainer.add_callback(stop)
     with peak_memory(device) as peak, stop.listening():
@@ -304,7 +312,8 @@ def _run(config: TrainConfig, run_dir: Path, checkpoint: str | None, out: Path) 
         raise Interrupted(f"interrupted at step {step}; the unfinished replacement is discarded and the earlier "
                           f"run in {out} is kept. Run again with --overwrite to replace it.", code)
     trainer.save_model(str(run_dir / MODEL_DIR))  # on every process (sharded models gather); the main one writes
-    in_sync = _weights_in_sync(model) if trainer.args.world_size > 1 else None
+    sharded = trainer.is_fsdp_enabled  # each process holds a different shard: nothing to compare
+    in_sync = _weights_in_sync(model) if trainer.args.world_size > 1 and not sharded else None
     if not main:
         return seconds
     if config.method in PEFT_CONFIGS:
@@ -313,6 +322,7 @@ def _run(config: TrainConfig, run_dir: Path, checkpoint: str | None, out: Path) 
     metrics = _train_metrics(config, model, trainer, result.metrics, seconds, len(trainer.train_dataset), run_dir)
     metrics |= {"device": str(device), "peak_memory_mb": round(peak["bytes"] / 2**20, 1),
                 "peak_memory_kind": peak["kind"], "processes": trainer.args.world_size,
+                "parallelism": "fsdp" if sharded else "ddp" if trainer.args.world_size > 1 else "none",
                 "weights_identical_across_processes": in_sync}
     write_json(run_dir / "train_metrics.json", metrics)
     save_figure(plot_loss_curve(trainer.state.log_history, f"{config.method} on {config.model}"),
