@@ -227,3 +227,41 @@ def test_the_wheel_carries_presets_and_sample_data(tmp_path):
     assert metrics["n_examples"] == 2 and str(site) in subprocess.run(
         [str(venv / "bin" / "python"), "-c", "import dialogsum_lab; print(dialogsum_lab.__file__)"],
         capture_output=True, text=True, check=True).stdout
+
+
+def test_inside_a_sagemaker_job_it_needs_no_paths_and_resumes_a_restarted_job(tmp_path):
+    """The SM_* variables a training container sets; hyperparameters as SageMaker passes them (`--key value`)."""
+    from dialogsum_lab.config import SAMPLE_DIR
+
+    channels = {split: tmp_path / "input" / split for split in ("train", "validation")}
+    for split, folder in channels.items():
+        folder.mkdir(parents=True)
+        (folder / f"part-{split}.jsonl").write_bytes((SAMPLE_DIR / f"{split}.jsonl").read_bytes())
+    env = os.environ | {"SM_CHANNEL_TRAIN": str(channels["train"]),
+                        "SM_CHANNEL_VALIDATION": str(channels["validation"]), "SM_MODEL_DIR": str(tmp_path / "model"), "SM_OUTPUT_DATA_DIR": str(tmp_path / "output"),
+                        "DIALOGSUM_LAB_JOB_CHECKPOINTS": str(tmp_path / "checkpoints")}
+    (tmp_path / "checkpoints").mkdir()  # the job was given a checkpoint S3 URI
+    command = [sys.executable, "-m", "dialogsum_lab.cli", "train", "--method", "lora", "--max_steps", "60",
+               "--save_strategy", "steps", "--save_steps", "3", "--eval_strategy", "steps", "--limit_eval", "2",
+               "--multitask", "false", "--learning_rate", "1e-2"]
+    first = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while not list((tmp_path / "checkpoints").glob("checkpoint-*/trainer_state.json")):
+            assert first.poll() is None and time.monotonic() < deadline
+            time.sleep(0.1)
+    finally:
+        first.kill()  # a spot reclaim
+        first.wait()
+    assert not (tmp_path / "model" / "adapter_model.safetensors").exists()
+    restarted = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert restarted.returncode == 0, restarted.stderr[-2000:]
+    assert "Resuming from" in restarted.stdout and "this job was restarted" in restarted.stdout
+    assert (tmp_path / "model" / "adapter_model.safetensors").exists()  # what SageMaker packs as model.tar.gz
+    for name in ("config.yaml", "train_metrics.json", "trainer_state.json", "loss_curve.png"):
+        assert (tmp_path / "output" / name).exists()
+    config = (tmp_path / "output" / "config.yaml").read_text()
+    assert "data: sagemaker-channels" in config and "multitask: false" in config and "learning_rate: 0.01" in config
+    state = json.loads((tmp_path / "output" / "trainer_state.json").read_text())
+    steps = [h["step"] for h in state["log_history"] if "loss" in h]
+    assert state["global_step"] == 60 and steps == sorted(set(steps))  # resumed: no step trained twice

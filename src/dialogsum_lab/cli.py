@@ -18,6 +18,7 @@ from typing import Literal, get_args, get_origin
 from dialogsum_lab.config import (
     BOOLEANS,
     BOOTSTRAP_SAMPLES,
+    CHANNELS_SOURCE,
     DEFAULT_MODEL,
     DEMO_METHODS,
     METHODS,
@@ -89,6 +90,7 @@ def cmd_score(args: argparse.Namespace) -> None:
 
 def cmd_train(args: argparse.Namespace) -> None:
     """Fine-tune one method from a preset, with command-line overrides."""
+    from dialogsum_lab.sagemaker_jobs import channel_folders
     from dialogsum_lab.training import resume, train
 
     overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if hasattr(args, f.name)}
@@ -98,6 +100,8 @@ def cmd_train(args: argparse.Namespace) -> None:
         resume(args.out, overrides)
         return
     method = overrides.pop("method", "lora")
+    if "data" not in overrides and channel_folders():  # inside a SageMaker job: its channels
+        overrides["data"] = CHANNELS_SOURCE
     train(train_config(load_preset(args.config), method, overrides), args.out, args.overwrite)
 
 

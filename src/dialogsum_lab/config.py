@@ -26,6 +26,7 @@ DEFAULT_MODEL = "google/flan-t5-base"
 TINY_MODEL = "tiny-random-t5"  # the offline stand-in, built on first use (modeling.build_tiny_t5)
 DEFAULT_SOURCE = "knkarthick/dialogsum"
 SAMPLE_SOURCE = "sample"  # the shipped sample data
+CHANNELS_SOURCE = "sagemaker-channels"  # a SageMaker job's data channels (sagemaker_jobs.py)
 DEFAULT_MAX_NEW_TOKENS = 200  # greedy with room for a full summary, as in the lab; never transformers' silent 20
 DEFAULT_MAX_SOURCE_LENGTH = 512  # FLAN-T5's training length; longer prompts are cut (and counted)
 BOOTSTRAP_SAMPLES = 1000  # resamples for every confidence interval and paired test
@@ -99,7 +100,8 @@ class _Config:
 class TrainConfig(_Config):
     method: Method = _f("lora", f"fine-tuning method: {', '.join(METHODS)}")
     model: str = _f(TINY_MODEL, "base model: Hub id, local folder, or tiny-random-t5")
-    data: str = _f(SAMPLE_SOURCE, "data source: sample, a Hub id, a folder or a file")
+    data: str = _f(SAMPLE_SOURCE, "data source: sample, a Hub id, a folder or a file (inside a SageMaker job: "
+                                  "its channels, when not given)")
     train_split: str = _f("train", "split to train on")
     eval_split: str = _f("validation", "split for the evaluation loss during training")
     eval_holdout: int = _f(0, "hold out the last N training dialogues as the eval set (for single-file data)")

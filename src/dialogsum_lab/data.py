@@ -22,7 +22,7 @@ from pathlib import Path
 from datasets import Dataset, DatasetDict, concatenate_datasets
 from transformers import DataCollatorForSeq2Seq, PreTrainedTokenizerBase
 
-from dialogsum_lab.config import DEFAULT_SOURCE, SAMPLE_DIR, SAMPLE_SOURCE
+from dialogsum_lab.config import CHANNELS_SOURCE, DEFAULT_SOURCE, SAMPLE_DIR, SAMPLE_SOURCE
 from dialogsum_lab.errors import UserError
 from dialogsum_lab.prompts import TASK_PROMPTS
 
@@ -50,6 +50,8 @@ def load_dialogsum(source: str = DEFAULT_SOURCE, skip_invalid: bool = False) -> 
     """
     if source == SAMPLE_SOURCE:
         return _load_local(SAMPLE_DIR, skip_invalid)
+    if source == CHANNELS_SOURCE:
+        return _load_channels(skip_invalid)
     path = Path(source).expanduser()
     if path.exists():
         return _load_local(path, skip_invalid)
@@ -86,6 +88,30 @@ def _load_hub(source: str, skip_invalid: bool) -> DatasetDict:
 
 def _load_local(path: Path, skip_invalid: bool) -> DatasetDict:
     files = _split_files(path) if path.is_dir() else {_split_of(path) or UNNAMED_SPLIT: path}
+    return DatasetDict({split: _to_dataset(_normalise(_read_rows(file), str(file), skip_invalid))
+                        for split, file in files.items()})
+
+
+def _load_channels(skip_invalid: bool) -> DatasetDict:
+    """A SageMaker job's channels: each channel folder's data file is that split (the train channel may carry the
+    other splits too, as files named by split)."""
+    from dialogsum_lab.sagemaker_jobs import CHANNELS, channel_folders
+
+    folders = channel_folders()
+    if "train" not in folders:
+        raise UserError(f"data is {CHANNELS_SOURCE}, but {CHANNELS['train']} is not set: this is not a SageMaker "
+                        "training job with a train channel. Pass --data.")
+    files: dict[str, Path] = {}
+    for split, folder in folders.items():
+        found = sorted(f for f in folder.iterdir() if f.suffix in FILE_TYPES) if folder.is_dir() else []
+        named = {_split_of(f): f for f in found if _split_of(f)}
+        if split == "train":
+            files |= named
+        own = named.get(split) or (found[0] if len(found) == 1 else None)
+        if own is None:
+            raise UserError(f"channel {split} ({folder}) holds {len(found)} data files and none named {split}. "
+                            f"Put one .jsonl/.json/.csv file in it, or name it {split}.jsonl.")
+        files[split] = own
     return DatasetDict({split: _to_dataset(_normalise(_read_rows(file), str(file), skip_invalid))
                         for split, file in files.items()})
 

@@ -8,6 +8,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -17,6 +18,20 @@ from dialogsum_lab.errors import UserError
 
 def timestamp() -> str:
     return time.strftime("%Y%m%d-%H%M%S")
+
+
+@dataclass(frozen=True)
+class RunLayout:
+    """Where a training run's parts go: its folder (settings, metrics, plots) and, inside it, `model/` and
+    `checkpoints/`, unless a SageMaker job places them elsewhere (`sagemaker_jobs.job_layout`)."""
+
+    root: Path
+    model: Path
+    checkpoints: Path
+
+    @classmethod
+    def of(cls, root: Path) -> "RunLayout":
+        return cls(root, root / "model", root / "checkpoints")
 
 
 def run_path(out: str | Path | None, prefix: str) -> Path:

@@ -57,6 +57,7 @@ from dialogsum_lab.modeling import (
 )
 from dialogsum_lab.reporting import plot_loss_curve
 from dialogsum_lab.runs import (
+    RunLayout,
     check_run_dir,
     claim,
     run_folder,
@@ -66,9 +67,8 @@ from dialogsum_lab.runs import (
     write_json,
     write_yaml,
 )
+from dialogsum_lab.sagemaker_jobs import in_training_job, job_layout
 
-MODEL_DIR = "model"
-CHECKPOINT_DIR = "checkpoints"
 SEQ2SEQ = TaskType.SEQ_2_SEQ_LM
 
 # method -> builder of its peft config (full fine-tuning has none)
@@ -139,12 +139,12 @@ def prepare_datasets(config: TrainConfig, tokenizer) -> tuple[Dataset, Dataset |
     return encode(train), (encode(evaluation) if evaluation is not None else None)
 
 
-def training_arguments(config: TrainConfig, run_dir: Path, has_eval: bool) -> Seq2SeqTrainingArguments:
+def training_arguments(config: TrainConfig, checkpoints: Path, has_eval: bool) -> Seq2SeqTrainingArguments:
     device = resolve_device(config.device)
     bf16 = config.precision == "bf16" or (
         config.precision == "auto" and device.type == "cuda" and torch.cuda.is_bf16_supported())
     return Seq2SeqTrainingArguments(
-        output_dir=str(run_dir / CHECKPOINT_DIR),
+        output_dir=str(checkpoints),
         per_device_train_batch_size=config.batch_size, per_device_eval_batch_size=config.eval_batch_size,
         gradient_accumulation_steps=config.gradient_accumulation_steps,
         learning_rate=config.resolved_learning_rate, weight_decay=config.weight_decay,
@@ -182,12 +182,12 @@ def token_mean_loss(outputs, labels: torch.Tensor, num_items_in_batch: torch.Ten
     return total / (num_items_in_batch if num_items_in_batch is not None else labels.ne(-100).sum())
 
 
-def make_trainer(config: TrainConfig, model, tokenizer, run_dir: Path) -> Seq2SeqTrainer:
-    """The Trainer for `model` on the config's data, checkpointing into `run_dir`."""
+def make_trainer(config: TrainConfig, model, tokenizer, checkpoints: Path) -> Seq2SeqTrainer:
+    """The Trainer for `model` on the config's data, checkpointing into `checkpoints`."""
     train_set, eval_set = prepare_datasets(config, tokenizer)
     cuda = resolve_device(config.device).type == "cuda"
     return Seq2SeqTrainer(
-        model=model, args=training_arguments(config, run_dir, eval_set is not None),
+        model=model, args=training_arguments(config, checkpoints, eval_set is not None),
         train_dataset=train_set, eval_dataset=eval_set, processing_class=tokenizer, compute_loss_func=token_mean_loss,
         data_collator=make_collator(tokenizer, model, pad_to_multiple_of=8 if cuda else None))
 
@@ -199,18 +199,44 @@ def train(config: TrainConfig, out: str | Path | None = None, overwrite: bool = 
     succeeds. A failed new run leaves nothing behind but the checkpoints it
     may be resumed from.
     """
+    if out is None and in_training_job():
+        return _train_in_job(config)
     processes = _processes(config)
     if processes is not None:
         return _train_distributed(config, out, overwrite, processes)
     path = run_path(out, f"train-{config.method}")
     with run_folder(path, overwrite, keep_on_failure=_has_checkpoints) as folder:
-        seconds = _run(config, folder, checkpoint=None, out=path)
-    print(f"Trained {config.method} in {seconds:.1f}s; saved to {path / MODEL_DIR}")
+        seconds = _run(config, RunLayout.of(folder), None, _after_interrupt(path, folder))
+    print(f"Trained {config.method} in {seconds:.1f}s; saved to {RunLayout.of(path).model}")
     return path
 
 
 def _has_checkpoints(folder: Path) -> bool:
-    return (folder / CHECKPOINT_DIR).is_dir()
+    return RunLayout.of(folder).checkpoints.is_dir()
+
+
+def _after_interrupt(path: Path, folder: Path) -> str:
+    """What an interrupted run into `folder` (`path`, or the staging folder that would replace it) leaves."""
+    if folder == path:
+        return (f"a checkpoint is saved in {RunLayout.of(path).checkpoints}. Resume with: dialogsum-lab train "
+                f"--resume --out {path}")
+    return f"the unfinished replacement is discarded and the earlier run in {path} is kept. Run again with --overwrite."
+
+
+def _train_in_job(config: TrainConfig) -> Path:
+    """Inside a SageMaker training job: write where SageMaker collects, and pick up a restarted job's checkpoint."""
+    layout = job_layout()
+    checkpoint = last_complete_checkpoint(layout.checkpoints)
+    if checkpoint:
+        print(f"Resuming from {checkpoint}: this job was restarted.")
+    for folder in (layout.root, layout.model):
+        folder.mkdir(parents=True, exist_ok=True)
+    seconds = _run(config, layout, checkpoint, f"a checkpoint is saved in {layout.checkpoints}; a restarted "
+                                               "job resumes from it.")
+    processes = _processes(config)
+    if processes is None or processes.is_main_process:
+        print(f"Trained {config.method} in {seconds:.1f}s; model in {layout.model}, metrics in {layout.root}")
+    return layout.root
 
 
 def _processes(config: TrainConfig):
@@ -237,13 +263,13 @@ def _train_distributed(config: TrainConfig, out: str | Path | None, overwrite: b
     processes.wait_for_everyone()  # every process has looked before the main one writes
     if not processes.is_main_process:
         processes.wait_for_everyone()
-        _run(config, target, checkpoint=None, out=path)
+        _run(config, RunLayout.of(target), None, _after_interrupt(path, target))
         return path
     with run_folder(path, overwrite, keep_on_failure=_has_checkpoints) as folder:
         processes.wait_for_everyone()  # the folder exists before the others write their random states into it
-        seconds = _run(config, folder, checkpoint=None, out=path)
+        seconds = _run(config, RunLayout.of(folder), None, _after_interrupt(path, folder))
     print(f"Trained {config.method} on {processes.num_processes} processes in {seconds:.1f}s; saved to "
-          f"{path / MODEL_DIR}")
+          f"{RunLayout.of(path).model}")
     return path
 
 
@@ -252,16 +278,16 @@ def resume(run_dir: str | Path, overrides: dict | None = None) -> Path:
     run_dir = Path(run_dir)
     if not (run_dir / TRAIN_CONFIG).is_file():
         raise UserError(f"{run_dir} has no {TRAIN_CONFIG}: it is not a training run folder.")
-    checkpoint = last_complete_checkpoint(run_dir / CHECKPOINT_DIR)
+    checkpoint = last_complete_checkpoint(RunLayout.of(run_dir).checkpoints)
     if checkpoint is None:
         raise UserError(f"{run_dir} has no checkpoint to resume from (save_strategy no?). Start a new run instead.")
     config = TrainConfig.from_dict(TrainConfig.load(run_dir / TRAIN_CONFIG).to_dict() | (overrides or {}))
     processes = _processes(config)
     main = processes is None or processes.is_main_process
     with claim(run_dir) if main else contextlib.nullcontext():
-        seconds = _run(config, run_dir, checkpoint, out=run_dir)
+        seconds = _run(config, RunLayout.of(run_dir), checkpoint, _after_interrupt(run_dir, run_dir))
     if main:
-        print(f"Resumed {config.method} and trained {seconds:.1f}s more; saved to {run_dir / MODEL_DIR}")
+        print(f"Resumed {config.method} and trained {seconds:.1f}s more; saved to {RunLayout.of(run_dir).model}")
     return run_dir
 
 
@@ -277,20 +303,22 @@ def last_complete_checkpoint(folder: Path) -> str | None:
     return None
 
 
-def _run(config: TrainConfig, run_dir: Path, checkpoint: str | None, out: Path) -> float:
-    """Train into `run_dir` (`out` itself, or a staging folder that replaces it) and write everything a finished
-    run holds; returns the training seconds. Ctrl-C or SIGTERM saves a checkpoint and raises `Interrupted`.
-    Under data parallelism every process trains and only the main one writes."""
+def _run(config: TrainConfig, layout: RunLayout, checkpoint: str | None, after_interrupt: str) -> float:
+    """Train into `layout` and write everything a finished run holds; returns the training seconds.
+
+    Ctrl-C or SIGTERM saves a checkpoint and raises `Interrupted`, its message ending with `after_interrupt`.
+    Under data parallelism every process trains and only the main one writes.
+    """
     device = resolve_device(config.device)
     if config.fsdp and device.type != "cuda":
         raise UserError("fsdp needs CUDA GPUs (accelerate shards only over GPUs; on CPU processes it would quietly run "
                         "plain data parallelism). Drop fsdp, or run on GPUs.")
     set_seed(config.seed)
     model, tokenizer = build_model(config)
-    trainer = make_trainer(config, model, tokenizer, run_dir)  # the data, checked, before anything is written
+    trainer = make_trainer(config, model, tokenizer, layout.checkpoints)  # the data, checked, before writing
     main = trainer.is_world_process_zero()
     if main:
-        write_yaml(run_dir / TRAIN_CONFIG, config.to_dict())
+        write_yaml(layout.root / TRAIN_CONFIG, config.to_dict())
         if config.model == TINY_MODEL:
             print(f"Note: {TINY_MODEL_NOTE}")
     stop = _StopOnSignal()
@@ -305,28 +333,24 @@ def _run(config: TrainConfig, run_dir: Path, checkpoint: str | None, out: Path) 
                             "or start a new run.") from err
         seconds = time.perf_counter() - start
     if stop.signum is not None and trainer.state.global_step < trainer.state.max_steps:
-        step, code = trainer.state.global_step, 128 + stop.signum
-        if run_dir == out:
-            raise Interrupted(f"interrupted at step {step}; a checkpoint is saved in {out / CHECKPOINT_DIR}. "
-                              f"Resume with: dialogsum-lab train --resume --out {out}", code)
-        raise Interrupted(f"interrupted at step {step}; the unfinished replacement is discarded and the earlier "
-                          f"run in {out} is kept. Run again with --overwrite to replace it.", code)
-    trainer.save_model(str(run_dir / MODEL_DIR))  # on every process (sharded models gather); the main one writes
+        raise Interrupted(f"interrupted at step {trainer.state.global_step}; {after_interrupt}", 128 + stop.signum)
+    trainer.save_model(str(layout.model))  # on every process (sharded models gather); the main one writes
     sharded = trainer.is_fsdp_enabled  # each process holds a different shard: nothing to compare
     in_sync = _weights_in_sync(model) if trainer.args.world_size > 1 and not sharded else None
     if not main:
         return seconds
     if config.method in PEFT_CONFIGS:
-        write_json(run_dir / MODEL_DIR / BASE_MODEL_FILE, base_fingerprint(model.get_base_model()))
-    trainer.state.save_to_json(str(run_dir / "trainer_state.json"))
-    metrics = _train_metrics(config, model, trainer, result.metrics, seconds, len(trainer.train_dataset), run_dir)
+        write_json(layout.model / BASE_MODEL_FILE, base_fingerprint(model.get_base_model()))
+    trainer.state.save_to_json(str(layout.root / "trainer_state.json"))
+    metrics = _train_metrics(config, model, trainer, result.metrics, seconds, len(trainer.train_dataset),
+                             layout.model)
     metrics |= {"device": str(device), "peak_memory_mb": round(peak["bytes"] / 2**20, 1),
                 "peak_memory_kind": peak["kind"], "processes": trainer.args.world_size,
                 "parallelism": "fsdp" if sharded else "ddp" if trainer.args.world_size > 1 else "none",
                 "weights_identical_across_processes": in_sync}
-    write_json(run_dir / "train_metrics.json", metrics)
+    write_json(layout.root / "train_metrics.json", metrics)
     save_figure(plot_loss_curve(trainer.state.log_history, f"{config.method} on {config.model}"),
-                run_dir / "loss_curve.png")
+                layout.root / "loss_curve.png")
     return seconds
 
 
@@ -399,12 +423,12 @@ def peak_memory(device: torch.device, interval: float = 0.005):
         sampler.join()
 
 
-def _train_metrics(config, model, trainer, result: dict, seconds: float, n_examples: int, run_dir: Path) -> dict:
+def _train_metrics(config, model, trainer, result: dict, seconds: float, n_examples: int, model_dir: Path) -> dict:
     counts = count_parameters(model)
     history = trainer.state.log_history
     losses = [h["loss"] for h in history if "loss" in h]
     eval_losses = [h["eval_loss"] for h in history if "eval_loss" in h]
-    saved = sum(f.stat().st_size for f in (run_dir / MODEL_DIR).glob("*.safetensors"))
+    saved = sum(f.stat().st_size for f in model_dir.glob("*.safetensors"))
     return {
         "method": config.method, "model": config.model, "data": config.data,
         "precision": "bf16" if trainer.args.bf16 else "fp32", "train_examples": n_examples,
