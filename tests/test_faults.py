@@ -238,7 +238,8 @@ def test_inside_a_sagemaker_job_it_needs_no_paths_and_resumes_a_restarted_job(tm
         folder.mkdir(parents=True)
         (folder / f"part-{split}.jsonl").write_bytes((SAMPLE_DIR / f"{split}.jsonl").read_bytes())
     env = os.environ | {"SM_CHANNEL_TRAIN": str(channels["train"]),
-                        "SM_CHANNEL_VALIDATION": str(channels["validation"]), "SM_MODEL_DIR": str(tmp_path / "model"), "SM_OUTPUT_DATA_DIR": str(tmp_path / "output"),
+                        "SM_CHANNEL_VALIDATION": str(channels["validation"]),
+                        "SM_MODEL_DIR": str(tmp_path / "model"), "SM_OUTPUT_DATA_DIR": str(tmp_path / "output"),
                         "DIALOGSUM_LAB_JOB_CHECKPOINTS": str(tmp_path / "checkpoints")}
     (tmp_path / "checkpoints").mkdir()  # the job was given a checkpoint S3 URI
     command = [sys.executable, "-m", "dialogsum_lab.cli", "train", "--method", "lora", "--max_steps", "60",
