@@ -72,9 +72,10 @@ def test_eval_config_takes_a_training_runs_own_prompt_and_length(tmp_path):
 
     template = "Condense this chat: {dialogue} Condensed:"
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(
-        TrainConfig(prompt_template=template, max_source_length=64, data="elsewhere.jsonl").to_dict()))
+        TrainConfig(prompt_template=template, max_source_length=64, data="elsewhere.jsonl", device="cuda").to_dict()))
     config = eval_config(load_preset("smoke"), run=tmp_path)
     assert (config.template, config.max_source_length, config.data) == (template, 64, "elsewhere.jsonl")
+    assert config.device == "auto"  # trained on a GPU, scored wherever it is now
     assert config.max_new_tokens == load_preset("smoke")["evaluate"]["max_new_tokens"]
     assert eval_config(None, run=tmp_path, overrides={"max_source_length": 128}).max_source_length == 128
     assert eval_config(None, run=tmp_path, overrides={"task": "topic"}).template.startswith("What is the topic")

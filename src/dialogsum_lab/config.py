@@ -218,8 +218,10 @@ class EvalConfig(_Config):
         return self.prompt_template or TASK_PROMPTS[self.task]
 
 
-# What a training run fixes about how it must be evaluated.
-RUN_EVAL_SETTINGS = ("data", "max_source_length", "device")
+# Preset `train` settings that evaluation shares, and what a training run fixes about how it is evaluated
+# (not its device: a run trained on a GPU box is often scored elsewhere).
+PRESET_EVAL_SETTINGS = ("data", "max_source_length", "device")
+RUN_EVAL_SETTINGS = ("data", "max_source_length")
 
 
 def eval_config(preset: dict | None = None, run: str | Path | None = None, overrides: dict | None = None) -> EvalConfig:
@@ -227,7 +229,7 @@ def eval_config(preset: dict | None = None, run: str | Path | None = None, overr
     own settings (its data, prompt and source length), then explicit `overrides` (command-line options win)."""
     values: dict = {}
     if preset:
-        values |= {k: preset["train"][k] for k in RUN_EVAL_SETTINGS if k in preset["train"]} | preset["evaluate"]
+        values |= {k: preset["train"][k] for k in PRESET_EVAL_SETTINGS if k in preset["train"]} | preset["evaluate"]
     if run is not None and (Path(run) / TRAIN_CONFIG).is_file():
         trained = TrainConfig.load(Path(run) / TRAIN_CONFIG)
         values |= {k: getattr(trained, k) for k in RUN_EVAL_SETTINGS}
