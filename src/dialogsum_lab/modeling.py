@@ -192,7 +192,8 @@ def build_tiny_t5(out_dir: str | Path, d_model: int = 64, num_layers: int = 2, n
     """Build, save and return the offline stand-in for FLAN-T5 (deterministic for a given seed).
 
     Written to a temporary folder first and moved into place, so an interrupted
-    build never leaves a half-saved model behind.
+    build never leaves a half-saved model behind, and processes building it at
+    the same time all end up with one complete copy.
     """
     out_dir = Path(out_dir)
     tokenizer = _train_tiny_tokenizer(vocab_size)
@@ -206,9 +207,12 @@ def build_tiny_t5(out_dir: str | Path, d_model: int = 64, num_layers: int = 2, n
     model.save_pretrained(staging, safe_serialization=True)
     tokenizer.save_pretrained(staging)
     (staging / "README.md").write_text(f"# {TINY_MODEL}\n\n{TINY_MODEL_NOTE}\n")
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    staging.rename(out_dir)
+    if out_dir.exists() and not (out_dir / "config.json").exists():
+        shutil.rmtree(out_dir)  # a broken earlier build
+    try:
+        staging.rename(out_dir)
+    except OSError:  # another process (say, another torchrun rank) finished the same build first: keep it
+        shutil.rmtree(staging)
     return out_dir
 
 
