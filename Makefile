@@ -3,6 +3,7 @@
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+SAGEMAKER_STAMP := $(VENV)/.sagemaker-installed
 
 .PHONY: setup demo test lint bench notebooks
 
@@ -12,13 +13,18 @@ $(STAMP): requirements.txt pyproject.toml scripts/setup.sh
 
 setup: $(STAMP)
 
+# The SageMaker SDK and moto, for the tests of `dialogsum-lab sagemaker` (against a fake AWS).
+$(SAGEMAKER_STAMP): $(STAMP) requirements-sagemaker.txt
+	$(BIN)/python -m pip install --quiet -r requirements-sagemaker.txt
+	touch $@
+
 demo: $(STAMP)
 	$(BIN)/dialogsum-lab demo
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 
-test: lint notebooks
+test: lint notebooks $(SAGEMAKER_STAMP)
 	$(BIN)/pytest
 
 # Execute every notebook headless on the smoke preset (fails on any cell error); outputs stay in runs/.

@@ -12,6 +12,7 @@ import logging
 import os
 import signal
 import sys
+import tempfile
 from pathlib import Path
 from typing import Literal, get_args, get_origin
 
@@ -158,6 +159,50 @@ def cmd_forgetting(args: argparse.Namespace) -> None:
     run_forgetting(args.config, args.out, args.method, args.overwrite)
 
 
+def cmd_sagemaker(args: argparse.Namespace) -> None:
+    """Launch `dialogsum-lab train` as a SageMaker training job, watch it, fetch its results."""
+    try:
+        import boto3
+        import sagemaker  # noqa: F401  (the optional extra)
+    except ImportError as err:
+        from dialogsum_lab.sagemaker_jobs import SDK_MISSING
+
+        raise UserError(f"{SDK_MISSING} ({err.name} is missing).") from err
+    from dialogsum_lab import sagemaker_jobs as jobs
+
+    if args.action == "launch":
+        _launch(args, jobs)
+        return
+    client = boto3.client("sagemaker", region_name=args.region)
+    if args.action == "status":
+        for key, value in jobs.status(args.job, client).items():
+            print(f"{key}: {value}")
+    elif args.action == "logs":
+        print("\n".join(jobs.logs(args.job, boto3.client("logs", region_name=args.region))))
+    else:
+        out = Path(args.out or Path("runs") / args.job)
+        with run_folder(out, args.overwrite) as folder:
+            jobs.download(args.job, folder, client, boto3.client("s3", region_name=args.region))
+        print(f"Downloaded {args.job} into {out}: dialogsum-lab evaluate {out}")
+
+
+def _launch(args: argparse.Namespace, jobs) -> None:
+    overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if hasattr(args, f.name)}
+    config = train_config(load_preset(args.config), overrides.pop("method", "lora"), overrides)  # checked here
+    session, role, bucket = jobs.session_defaults(args.region, args.role, args.bucket)
+    with tempfile.TemporaryDirectory(prefix="dialogsum-data-") as folder:
+        channels, data = jobs.data_channels(config.data, Path(folder))
+        settings = {"config": args.config, "method": config.method} | {
+            k: ",".join(v) if isinstance(v, list) else str(v) for k, v in overrides.items() if k != "data"} | data
+        spec = jobs.job_spec(settings, instance_type=args.instance_type, instance_count=args.instance_count,
+                             spot=args.spot, max_run_s=args.max_run, max_wait_s=args.max_wait,
+                             image_uri=args.image_uri, role=role, bucket=bucket, prefix=args.prefix,
+                             region=session.boto_region_name, channels=channels)
+        name = jobs.launch(spec, session, wait=not args.no_wait)
+    print(f"Training job {name} ({spec.instance_count} x {spec.instance_type}{', spot' if spec.spot else ''}). "
+          f"Watch it: dialogsum-lab sagemaker status {name}; fetch it: dialogsum-lab sagemaker download {name}")
+
+
 def _parse_bool(text: str) -> bool:
     if text.lower() in BOOLEANS:
         return BOOLEANS[text.lower()]
@@ -263,6 +308,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="run folder (default: runs/demo-<timestamp>)")
     p.add_argument("--overwrite", action="store_true", help="replace results already in --out")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("sagemaker", help="train as a SageMaker job: launch, status, logs, download (optional extra)")
+    jobs = p.add_subparsers(dest="action", required=True)
+    launch = jobs.add_parser("launch", help="ship the project and start `train` as a training job")
+    launch.add_argument("--config", default="lab", help="preset name in configs/ (smoke, lab) or a .yaml file")
+    launch.add_argument("--instance-type", default="ml.g5.xlarge", help="e.g. ml.g5.xlarge (1 GPU), ml.g5.12xlarge (4)")
+    launch.add_argument("--instance-count", type=int, default=1, help="instances (several: torchrun across them)")
+    launch.add_argument("--spot", action="store_true", help="managed spot training (checkpoints kept in S3)")
+    launch.add_argument("--max-run", type=int, default=24 * 3600, help="seconds the job may train")
+    launch.add_argument("--max-wait", type=int, default=None, help="seconds a spot job may wait and train (2x max-run)")
+    launch.add_argument("--image-uri", default=None, help="training image (default: SageMaker's PyTorch image)")
+    launch.add_argument("--no-wait", action="store_true", help="return once the job is created")
+    launch.add_argument("--prefix", default="dialogsum-lab", help="S3 prefix for checkpoints, TensorBoard, output")
+    _config_options(launch)
+    for action in (launch, jobs.add_parser("status", help="a job's state"),
+                   jobs.add_parser("logs", help="a job's container log"),
+                   jobs.add_parser("download", help="a finished job's model and metrics as a run folder")):
+        if action is not launch:
+            action.add_argument("job", help="training job name")
+        action.add_argument("--region", default=None, help="AWS region (default: AWS_DEFAULT_REGION, Studio's)")
+        if action is launch:
+            action.add_argument("--role", default=None, help="execution role ARN (default: SAGEMAKER_ROLE, Studio's)")
+            action.add_argument("--bucket", default=None, help="S3 bucket (default: the session's default bucket)")
+    download = jobs.choices["download"]
+    download.add_argument("--out", default=None, help="run folder (default: runs/<job>)")
+    download.add_argument("--overwrite", action="store_true", help="replace results already in --out")
+    p.set_defaults(func=cmd_sagemaker)
 
     p = sub.add_parser("forgetting", help="catastrophic forgetting: single- vs multi-task fine-tuning")
     p.add_argument("--config", default="smoke", help="preset name or .yaml file")

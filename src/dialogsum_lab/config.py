@@ -312,11 +312,11 @@ def _coerce(f: dataclasses.Field, value, where: str):
         if number is None or (kind is int and isinstance(value, float) and value != number):
             raise UserError(f"{where}: {f.name} is {value!r}; it must be {'a whole' if kind is int else 'a'} number.")
         return number
-    if get_origin(kind) is list:
-        items = value.split(",") if isinstance(value, str) else value
+    if get_origin(kind) is list:  # ["q", "v"], "q,v" (how launchers pass lists) or ["q,v"]
+        items = [value] if isinstance(value, str) else value
         if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
             raise UserError(f"{where}: {f.name} is {value!r}; give a list of names.")
-        return [i.strip() for i in items]
+        return [part.strip() for item in items for part in item.split(",") if part.strip()]
     if not isinstance(value, str):
         raise UserError(f"{where}: {f.name} is {value!r}; it must be text.")
     return value

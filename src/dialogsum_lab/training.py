@@ -32,6 +32,7 @@ from peft import (
     get_peft_model,
 )
 from transformers import Seq2SeqTrainer, Seq2SeqTrainingArguments, TrainerCallback, set_seed
+from transformers.integrations import is_tensorboard_available
 
 from dialogsum_lab.config import TRAIN_CONFIG, TrainConfig
 from dialogsum_lab.data import (
@@ -162,7 +163,9 @@ def training_arguments(config: TrainConfig, checkpoints: Path, has_eval: bool) -
         label_names=["labels"],  # PEFT models hide the signature; without this they report no eval loss
         eval_strategy=config.eval_strategy if has_eval else "no", eval_steps=config.save_steps,
         save_strategy=config.save_strategy, save_steps=config.save_steps, save_total_limit=config.save_total_limit,
-        logging_steps=config.logging_steps, logging_first_step=True, report_to=[], seed=config.seed,
+        logging_steps=config.logging_steps, logging_first_step=True, seed=config.seed,
+        # TensorBoard where a launcher asks for it (a SageMaker job syncs this folder to S3), nothing otherwise.
+        report_to=["tensorboard"] if os.environ.get("TENSORBOARD_LOGGING_DIR") and is_tensorboard_available() else [],
         dataloader_num_workers=0, predict_with_generate=False)
 
 
