@@ -1,4 +1,5 @@
-"""Data-parallel training with torchrun on the CPU (gloo): the same losses and weights as one process, one writer."""
+"""Data-parallel training on the CPU (gloo), launched by torchrun and by `accelerate launch`: the same losses and
+weights as one process, one writer."""
 
 import json
 import subprocess
@@ -26,8 +27,15 @@ def losses(run) -> list[float]:
     return [h["loss"] for h in json.loads((run / "trainer_state.json").read_text())["log_history"] if "loss" in h]
 
 
-@pytest.mark.parametrize("method", ["lora", "full"])
-def test_two_processes_match_one_process_and_gradient_accumulation(still_model, tmp_path, method, capsys):
+LAUNCHERS = {
+    "torchrun": [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"],
+    "accelerate": [sys.executable, "-m", "accelerate.commands.accelerate_cli", "launch", "--multi_gpu",
+                   "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"],
+}
+
+
+@pytest.mark.parametrize(("method", "launcher"), [("lora", "torchrun"), ("full", "torchrun"), ("lora", "accelerate")])
+def test_two_processes_match_one_process_and_gradient_accumulation(still_model, tmp_path, method, launcher, capsys):
     # 8 dialogues, a global batch of 8: every step sees every dialogue, however the batch is split.
     common = ["train", "--method", method, "--model", str(still_model), "--limit-train", "8", "--max-steps", "3",
               "--eval-strategy", "no", "--save-strategy", "no", "--logging-steps", "1", "--device", "cpu",
@@ -37,9 +45,8 @@ def test_two_processes_match_one_process_and_gradient_accumulation(still_model, 
                  "--out", str(tmp_path / "accumulated")]) == 0
     capsys.readouterr()
     runs = tmp_path / "runs"
-    result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                             "-m", "dialogsum_lab.cli", *common, "--batch-size", "4", "--out", str(runs / "ddp")],
-                            capture_output=True, text=True, timeout=600)
+    result = subprocess.run([*LAUNCHERS[launcher], "-m", "dialogsum_lab.cli", *common, "--batch-size", "4",
+                             "--out", str(runs / "ddp")], capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.count("Trained") == 1  # one voice
 
