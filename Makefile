@@ -29,7 +29,7 @@ test: lint notebooks $(SAGEMAKER_STAMP)
 
 # Execute every notebook headless on the smoke preset (fails on any cell error); outputs stay in runs/.
 NB_OUT := runs/notebooks-smoke
-notebooks: $(STAMP)
+notebooks: $(STAMP) $(SAGEMAKER_STAMP)
 	rm -rf $(NB_OUT) && mkdir -p $(NB_OUT)
 	for nb in notebooks/0*.ipynb; do \
 	  $(BIN)/papermill "$$nb" "$(NB_OUT)/$$(basename $$nb)" -p preset smoke -p out_dir "$(CURDIR)/$(NB_OUT)/runs" \

@@ -232,7 +232,8 @@ def eval_config(preset: dict | None = None, run: str | Path | None = None, overr
         values |= {k: preset["train"][k] for k in PRESET_EVAL_SETTINGS if k in preset["train"]} | preset["evaluate"]
     if run is not None and (Path(run) / TRAIN_CONFIG).is_file():
         trained = TrainConfig.load(Path(run) / TRAIN_CONFIG)
-        values |= {k: getattr(trained, k) for k in RUN_EVAL_SETTINGS}
+        values |= {k: getattr(trained, k) for k in RUN_EVAL_SETTINGS
+                   if not (k == "data" and trained.data == CHANNELS_SOURCE)}  # a job's channels are gone
         if (overrides or {}).get("task", values.get("task", "summary")) == "summary":
             values["prompt_template"] = trained.prompt_template
     return EvalConfig.from_dict(values | (overrides or {}), preset.get("path", "config") if preset else "settings")
