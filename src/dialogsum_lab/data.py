@@ -55,10 +55,17 @@ def load_dialogsum(source: str = DEFAULT_SOURCE, skip_invalid: bool = False) -> 
     path = Path(source).expanduser()
     if path.exists():
         return _load_local(path, skip_invalid)
-    if path.suffix in FILE_TYPES or source.startswith((".", "/", "~")) or source.count("/") != 1:
+    if not is_hub_id(source):
         raise UserError(f"data source '{source}' does not exist. Pass an existing file or folder, "
                         f"'{SAMPLE_SOURCE}' for the shipped sample, or a Hub id such as {DEFAULT_SOURCE}.")
     return _load_hub(source, skip_invalid)
+
+
+def is_hub_id(source: str) -> bool:
+    """`owner/name` that is no local path, no data file name and not a source of this project."""
+    return (source not in (SAMPLE_SOURCE, CHANNELS_SOURCE) and not Path(source).expanduser().exists()
+            and Path(source).suffix not in FILE_TYPES and not source.startswith((".", "/", "~", "s3://"))
+            and source.count("/") == 1)
 
 
 def select_split(data: DatasetDict, split: str) -> Dataset:

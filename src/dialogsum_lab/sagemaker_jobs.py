@@ -22,7 +22,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from dialogsum_lab.config import SAMPLE_SOURCE
 from dialogsum_lab.errors import UserError
 from dialogsum_lab.runs import RunLayout
 
@@ -133,12 +132,12 @@ def data_channels(source: str, folder: Path) -> tuple[dict[str, str], dict[str, 
     """(channels, hyperparameters) that bring `source` to the job: an S3 prefix as the train channel; a Hub id
     as `--data` (the container downloads it); local data (a file, a folder, `sample`) checked, written as one
     JSON Lines file per split into `folder`, and uploaded as the train channel."""
-    from dialogsum_lab.data import load_dialogsum
+    from dialogsum_lab.data import is_hub_id, load_dialogsum
     from dialogsum_lab.runs import write_jsonl
 
     if source.startswith("s3://"):
         return {"train": source}, {}
-    if not Path(source).expanduser().exists() and source != SAMPLE_SOURCE and source.count("/") == 1:
+    if is_hub_id(source):
         return {}, {"data": source}
     for split, rows in load_dialogsum(source).items():
         write_jsonl(folder / f"{split}.jsonl", [{"id": r["id"], "dialogue": r["dialogue"],
@@ -242,11 +241,8 @@ def download(job: str, out: Path, sagemaker_client, s3_client) -> Path:
     if d["TrainingJobStatus"] != "Completed":
         raise UserError(f"job {job} is {d['TrainingJobStatus']}, not Completed: nothing to download yet "
                         f"(dialogsum-lab sagemaker status {job}).")
-    model_uri = d["ModelArtifacts"]["S3ModelArtifacts"]
-    output_uri = model_uri.rsplit("/", 1)[0] + "/output.tar.gz"
     layout = RunLayout.of(out)
-    for uri, folder in ((output_uri, layout.root), (model_uri, layout.model)):
-        bucket, key = uri.removeprefix("s3://").split("/", 1)
+    for (bucket, key), folder in zip(_artifacts(d).values(), (layout.model, layout.root), strict=True):
         with tempfile.TemporaryFile() as archive:
             s3_client.download_fileobj(bucket, key, archive)
             archive.seek(0)
@@ -254,6 +250,13 @@ def download(job: str, out: Path, sagemaker_client, s3_client) -> Path:
                 folder.mkdir(parents=True, exist_ok=True)
                 tar.extractall(folder, filter="data")
     return out
+
+
+def _artifacts(description: dict) -> dict[str, tuple[str, str]]:
+    """(bucket, key) of what a job leaves in S3: model.tar.gz (SM_MODEL_DIR), output.tar.gz (SM_OUTPUT_DATA_DIR)."""
+    model = description["ModelArtifacts"]["S3ModelArtifacts"].removeprefix("s3://")
+    folder = model.rsplit("/", 1)[0]
+    return {name: tuple(f"{folder}/{name}".split("/", 1)) for name in ("model.tar.gz", "output.tar.gz")}
 
 
 def _describe(job: str, sagemaker_client) -> dict:
@@ -304,10 +307,8 @@ def play_job_locally(job: str, work: Path) -> None:
     if done.returncode:
         raise UserError(f"the local stand-in for job {job} failed: {done.stderr.strip()[-1000:]}")
     print(f"{job}: {done.stdout.strip().splitlines()[-1]}")
-    model_uri = d["ModelArtifacts"]["S3ModelArtifacts"]
-    for name, folder in (("model.tar.gz", work / "model"), ("output.tar.gz", work / "output")):
+    for (name, (bucket, key)), folder in zip(_artifacts(d).items(), (work / "model", work / "output"), strict=True):
         with tarfile.open(work / name, "w:gz") as tar:
             for path in folder.iterdir():
                 tar.add(path, arcname=path.name)
-        bucket, key = (model_uri.rsplit("/", 1)[0] + "/" + name).removeprefix("s3://").split("/", 1)
         s3.upload_file(str(work / name), bucket, key)
