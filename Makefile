@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SAGEMAKER_STAMP := $(VENV)/.sagemaker-installed
 
-.PHONY: setup demo test lint bench notebooks
+.PHONY: setup demo test lint bench bench-course notebooks
 
 $(STAMP): requirements.txt pyproject.toml scripts/setup.sh
 	scripts/setup.sh $(VENV)
@@ -24,8 +24,9 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 
+# pytest also reads the notebooks `notebooks` just executed (tests/test_notebooks.py).
 test: lint notebooks $(SAGEMAKER_STAMP)
-	$(BIN)/pytest
+	DIALOGSUM_LAB_EXECUTED_NOTEBOOKS="$(CURDIR)/$(NB_OUT)" $(BIN)/pytest
 
 # Execute every notebook headless on the smoke preset (fails on any cell error); outputs stay in runs/.
 NB_OUT := runs/notebooks-smoke
@@ -45,3 +46,7 @@ bench: $(STAMP)
 	cd benchmarks && ../$(BIN)/python bench_memory.py --batch-size 1 --source-tokens 256 --target-tokens 64 \
 	  --out results/memory-small-batch.json
 	cd benchmarks && ../$(BIN)/python bench_demo.py
+
+# The course preset's stages on flan-t5-base's shape (about 20 minutes on 2 CPU cores); results/course.json.
+bench-course: $(STAMP)
+	cd benchmarks && ../$(BIN)/python bench_course.py

@@ -85,6 +85,20 @@ def test_demo_runs_the_whole_lab(tmp_path, capsys):
     assert set(timings) >= {"train lora", "evaluate lora", "compare"}
 
 
+def test_demo_runs_the_course_preset_on_local_copies(tmp_path, capsys):
+    """`--config course` with --model/--data pointing at local copies (the tiny model stands in for flan-t5-base):
+    the course's step counts, subsets and 50-dialogue limit, end to end."""
+    out = tmp_path / "demo"
+    assert main(["demo", "--config", "course", "--model", "tiny-random-t5", "--data", "sample", "--methods", "lora",
+                 "--out", str(out)]) == 0
+    config = yaml.safe_load((out / "lora" / "config.yaml").read_text())
+    assert config["model"] == "tiny-random-t5" and config["data"] == "sample"
+    assert (config["max_steps"], config["limit_train"], config["save_strategy"]) == (20, 160, "no")
+    metrics = json.loads((out / "lora" / "train_metrics.json").read_text())
+    assert metrics["global_step"] == 20 and metrics["precision"] == "fp32"
+    assert yaml.safe_load((out / "zero-shot" / "eval_config.yaml").read_text())["limit"] == 50
+
+
 def test_train_resume_evaluate_merge_compare_from_the_command_line(tmp_path, capsys):
     run = tmp_path / "lora"
     assert main(["train", "--method", "lora", "--max_steps", "4", "--save_strategy", "steps", "--save_steps", "2",

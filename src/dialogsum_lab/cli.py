@@ -148,15 +148,20 @@ def cmd_compare(args: argparse.Namespace) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
+    from dialogsum_lab.config import load_preset
     from dialogsum_lab.experiments import run_demo
 
-    run_demo(args.config, args.out, args.methods, args.overwrite)
+    preset = load_preset(args.config)
+    preset["train"] |= {k: v for k, v in (("model", args.model), ("data", args.data)) if v}
+    run_demo(preset, args.out, args.methods, args.overwrite)
 
 
 def cmd_forgetting(args: argparse.Namespace) -> None:
     from dialogsum_lab.experiments import run_forgetting
+    from dialogsum_lab.reporting import markdown_table
 
-    run_forgetting(args.config, args.out, args.method, args.overwrite)
+    table = run_forgetting(args.config, args.out, args.method, args.overwrite)
+    print(f"\nROUGE-L on each task before and after fine-tuning ({args.method}):\n{markdown_table(table)}")
 
 
 def cmd_sagemaker(args: argparse.Namespace) -> None:
@@ -257,7 +262,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("zero-shot", help="summarise a split with an untrained model and score it")
     p.add_argument("--model", default=TINY_MODEL,
                    help=f"Hub id (e.g. {DEFAULT_MODEL}), a local model folder, or {TINY_MODEL} (offline toy)")
-    p.add_argument("--config", default=None, help="preset (smoke, lab) or .yaml whose evaluate block sets defaults")
+    p.add_argument("--config", default=None,
+                   help="preset (smoke, course, lab) or .yaml: its evaluate block sets defaults")
     _out_args(p, "zero-shot")
     _eval_options(p)
     p.set_defaults(func=cmd_zero_shot)
@@ -269,7 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_score)
 
     p = sub.add_parser("train", help="fine-tune with one method (full, lora, prompt_tuning, prefix_tuning, ia3)")
-    p.add_argument("--config", default="smoke", help="preset name in configs/ (smoke, lab) or a .yaml file")
+    p.add_argument("--config", default="smoke", help="preset name in configs/ (smoke, course, lab) or a .yaml file")
     p.add_argument("--out", default=None, help="run folder (default: runs/train-<method>-<timestamp>)")
     p.add_argument("--overwrite", action="store_true", help="replace results already in --out")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
@@ -280,7 +286,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("path", help="training run folder, adapter folder, model folder or Hub id")
     p.add_argument("--adapter", default=None, help="PEFT adapter folder to put on the model in PATH")
     p.add_argument("--base", default=None, help="base model for an adapter (default: the one it was trained on)")
-    p.add_argument("--config", default=None, help="preset (smoke, lab) or .yaml whose evaluate block sets defaults")
+    p.add_argument("--config", default=None,
+                   help="preset (smoke, course, lab) or .yaml: its evaluate block sets defaults")
     _out_args(p, "evaluate")
     _eval_options(p)
     p.set_defaults(func=cmd_evaluate)
@@ -303,7 +310,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("demo", help="the whole lab: zero-shot, three fine-tuning methods, comparison")
-    p.add_argument("--config", default="smoke", help="smoke (CPU, toy model, ~1 min) or lab (GPU, real model)")
+    p.add_argument("--config", default="smoke",
+                   help="smoke (toy model, ~1 min), course (flan-t5-base on a CPU) or lab (flan-t5-base on a GPU)")
+    p.add_argument("--model", default=None, help="base model instead of the preset's (e.g. a local flan-t5-base)")
+    p.add_argument("--data", default=None, help="data source instead of the preset's (a local folder or file)")
     p.add_argument("--methods", nargs="+", default=list(DEMO_METHODS), choices=METHODS, help="methods to train")
     p.add_argument("--out", default=None, help="run folder (default: runs/demo-<timestamp>)")
     p.add_argument("--overwrite", action="store_true", help="replace results already in --out")
@@ -312,7 +322,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("sagemaker", help="train as a SageMaker job: launch, status, logs, download (optional extra)")
     jobs = p.add_subparsers(dest="action", required=True)
     launch = jobs.add_parser("launch", help="ship the project and start `train` as a training job")
-    launch.add_argument("--config", default="lab", help="preset name in configs/ (smoke, lab) or a .yaml file")
+    launch.add_argument("--config", default="lab", help="preset name in configs/ (smoke, course, lab) or a .yaml file")
     launch.add_argument("--instance-type", default="ml.g5.xlarge", help="e.g. ml.g5.xlarge (1 GPU), ml.g5.12xlarge (4)")
     launch.add_argument("--instance-count", type=int, default=1, help="instances (several: torchrun across them)")
     launch.add_argument("--spot", action="store_true", help="managed spot training (checkpoints kept in S3)")

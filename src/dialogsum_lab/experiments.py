@@ -51,28 +51,43 @@ def evaluate_path(path: str | Path, preset: dict, out: Path, task: str = "summar
     return run_evaluation(path, config, out, system=system, overwrite=overwrite)[1]
 
 
-def ensure_run(preset_name: str | dict, method: str, run_dir: str | Path, overrides: dict | None = None,
-               overwrite: bool = False) -> Path:
-    """Train and evaluate `method` into `run_dir`, or reuse what is there if it was made with the same settings.
+def plan_run(preset_name: str | dict, method: str, run_dir: str | Path, overrides: dict | None = None,
+             overwrite: bool = False) -> tuple[TrainConfig, bool]:
+    """The settings `method` trains with, and whether `run_dir` already holds a finished run made with them.
 
     Lets each notebook run on its own or after the others without training twice. A run made with
     other settings (another preset, an edited one) is never reused: it is an error naming what differs,
-    unless `overwrite` replaces it.
+    unless `overwrite` (then it is trained again and replaces the old one once it succeeds).
     """
     run_dir = Path(run_dir)
-    preset = load_preset(preset_name)
-    config = train_config(preset, method, overrides)
-    if _reusable(run_dir / "train_metrics.json", _saved(run_dir / TRAIN_CONFIG, TrainConfig), config.to_dict(),
-                 overwrite):
+    config = train_config(load_preset(preset_name), method, overrides)
+    reuse = _reusable(run_dir / "train_metrics.json", _saved(run_dir / TRAIN_CONFIG, TrainConfig), config.to_dict(),
+                      overwrite)
+    if reuse:
         print(f"Reusing the finished {method} run in {run_dir} (same settings).")
-    else:
-        train(config, run_dir, overwrite=overwrite)
-        overwrite = True  # the evaluation of a replaced run is stale
-    evaluation = eval_config(preset, run=run_dir)
+    return config, reuse
+
+
+def ensure_evaluation(preset_name: str | dict, run_dir: str | Path, method: str, overwrite: bool = False) -> Path:
+    """Score the run in `run_dir` with the preset's `evaluate` settings (and the run's own), unless it already
+    was with exactly these settings; returns the evaluation folder."""
+    run_dir = Path(run_dir)
+    evaluation = eval_config(load_preset(preset_name), run=run_dir)
     out = run_dir / f"eval-{evaluation.split}"
     if not _reusable(out / "metrics.json", _saved(out / EVAL_CONFIG, EvalConfig), evaluation.to_dict(), overwrite):
         run_evaluation(run_dir, evaluation, out, system=method, overwrite=overwrite)
-    return run_dir
+    return out
+
+
+def ensure_run(preset_name: str | dict, method: str, run_dir: str | Path, overrides: dict | None = None,
+               overwrite: bool = False) -> Path:
+    """Train and evaluate `method` into `run_dir`, or reuse what is there if it was made with the same settings
+    (see `plan_run`)."""
+    config, reuse = plan_run(preset_name, method, run_dir, overrides, overwrite)
+    if not reuse:
+        train(config, run_dir, overwrite=overwrite)
+    ensure_evaluation(preset_name, run_dir, method, overwrite=overwrite and not reuse)
+    return Path(run_dir)
 
 
 def ensure_baseline(preset_name: str | dict, out: str | Path, overwrite: bool = False) -> Path:
@@ -103,7 +118,8 @@ def _reusable(result: Path, previous: dict, current: dict, overwrite: bool) -> b
                for k, v in current.items() if previous.get(k) != v]
     if differs:
         raise UserError(f"{result.parent} was made with other settings ({'; '.join(differs)}). Use another folder, "
-                        "or pass overwrite=True to replace it.")
+                        "or pass overwrite=True (in a notebook: overwrite = True in its parameters cell) to make it "
+                        "again; the old one is replaced only when the new one is finished.")
     return True
 
 
@@ -155,5 +171,4 @@ def run_forgetting(preset_name: str | dict = "smoke", out: str | Path | None = N
             rows.append(row)
         table = pd.DataFrame(rows)
         write_text(root / "forgetting.md", markdown_table(table) + "\n")
-    print(f"\nROUGE-L on each task before and after fine-tuning ({method}):\n{markdown_table(table)}")
     return table

@@ -7,17 +7,23 @@ longest member; results come back in the caller's order.
 
 import copy
 import logging
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 from tqdm.auto import tqdm
+from tqdm.std import tqdm as text_tqdm
 from transformers import GenerationConfig, PreTrainedModel, PreTrainedTokenizerBase
 
 from dialogsum_lab.config import DEFAULT_MAX_NEW_TOKENS, DEFAULT_MAX_SOURCE_LENGTH
 from dialogsum_lab.prompts import PROMPT_TEMPLATE
 
 log = logging.getLogger(__name__)
+# Set by `notebook.setup`: a plain text bar on stdout, which a saved notebook shows in its final state
+# (tqdm's notebook widgets are saved frozen at 0%).
+TEXT_PROGRESS = False
 
 
 @dataclass
@@ -69,8 +75,9 @@ def generate_summaries(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBas
     order = sorted(range(len(prompts)), key=lambda i: -len(encoded[i]))
     multiple = 8 if model.device.type == "cuda" else None  # tensor-core friendly shapes on GPU
     texts, new_tokens, finished = [""] * len(prompts), [0] * len(prompts), [True] * len(prompts)
-    with torch.inference_mode(), tqdm(total=len(prompts), desc="Generating", unit="dialogue",
-                                      disable=not progress) as bar:
+    bar_kind = partial(text_tqdm, file=sys.stdout, mininterval=5, ncols=80) if TEXT_PROGRESS else tqdm
+    with torch.inference_mode(), bar_kind(total=len(prompts), desc="Generating", unit="dialogue",
+                                          disable=not progress) as bar:
         for start in range(0, len(order), batch_size):
             batch = order[start:start + batch_size]
             inputs = tokenizer.pad({"input_ids": [encoded[i] for i in batch]}, padding=True,

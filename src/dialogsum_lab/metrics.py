@@ -61,6 +61,44 @@ def make_tokenizer(name: str = "default") -> tokenizers.Tokenizer:
     return tokenizers.DefaultTokenizer(use_stemmer=True) if name == "default" else UnicodeTokenizer()
 
 
+def rouge_matches(reference: str, candidate: str, tokenizer: str = "default") -> dict:
+    """What ROUGE-1, -2 and -L count for one pair, spelled out: the shared unigrams and bigrams (clipped counts),
+    the longest common subsequence, and each score's precision, recall and F1 from those counts. Teaching aid;
+    the scores equal rouge_score's."""
+    from collections import Counter
+
+    words = make_tokenizer(tokenizer)
+    ref, cand = words.tokenize(reference), words.tokenize(candidate)
+    result = {"reference tokens": ref, "candidate tokens": cand}
+    for n, name in ((1, "rouge1"), (2, "rouge2")):
+        ref_grams, cand_grams = (Counter(zip(*(t[i:] for i in range(n)), strict=False)) for t in (ref, cand))
+        shared = ref_grams & cand_grams
+        result[f"{name} shared"] = [" ".join(g) for g in shared.elements()]
+        result[name] = _prf(sum(shared.values()), sum(cand_grams.values()), sum(ref_grams.values()))
+    table = [[0] * (len(cand) + 1) for _ in range(len(ref) + 1)]
+    for i, r in enumerate(ref):
+        for j, c in enumerate(cand):
+            table[i + 1][j + 1] = table[i][j] + 1 if r == c else max(table[i][j + 1], table[i + 1][j])
+    lcs, i, j = [], len(ref), len(cand)
+    while i and j:
+        if ref[i - 1] == cand[j - 1]:
+            lcs.append(ref[i - 1])
+            i, j = i - 1, j - 1
+        elif table[i - 1][j] >= table[i][j - 1]:
+            i -= 1
+        else:
+            j -= 1
+    result["rougeL LCS"] = lcs[::-1]
+    result["rougeL"] = _prf(len(lcs), len(cand), len(ref))
+    return result
+
+
+def _prf(matches: int, candidate: int, reference: int) -> dict:
+    precision, recall = matches / candidate if candidate else 0.0, matches / reference if reference else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"precision": precision, "recall": recall, "f1": f1}
+
+
 def split_sentences(text: str) -> str:
     """One sentence a line, for rougeLsum (a regex split: no NLTK data download needed)."""
     return "\n".join(s for s in SENTENCE_END.split(text.strip()) if s)

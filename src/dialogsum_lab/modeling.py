@@ -14,6 +14,7 @@ import os
 import pickle
 import shutil
 import tempfile
+import warnings
 from pathlib import Path
 
 import torch
@@ -48,6 +49,10 @@ class _UntiedHeadNotice(logging.Filter):
 
 
 logging.getLogger("transformers.modeling_utils").addFilter(_UntiedHeadNotice())
+# peft 0.21 asks every model it wraps or loads for `is_gradient_checkpointing`, an alias that transformers 5.24
+# deprecated and warns about on each call; the answer is still right. Drop this once peft asks for
+# `is_activation_checkpointing`.
+warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
 
 
 def cache_dir() -> Path:
@@ -115,7 +120,17 @@ def load_model_and_tokenizer(name_or_path: str = DEFAULT_MODEL, dtype: str = "au
     # T5's forward ignores num_items_in_batch; without this the Trainer mis-scales the loss
     # under gradient accumulation and DDP.
     model.accepts_loss_kwargs = False
-    return model.to(target).eval(), load_tokenizer(name_or_path)
+    return _untied_in_config(model).to(target).eval(), load_tokenizer(name_or_path)
+
+
+def _untied_in_config(model: PreTrainedModel) -> PreTrainedModel:
+    """Make the config say what the weights are: transformers 5's T5Config always claims tied embeddings,
+    even for FLAN-T5 / T5 v1.1 whose output matrix is its own (peft's merge then warns that they "are no
+    longer tied"). Generation is unaffected: T5 reads `scale_decoder_outputs` for that."""
+    head, embeddings = model.get_output_embeddings(), model.get_input_embeddings()
+    if head is not None and head.weight.data_ptr() != embeddings.weight.data_ptr():
+        model.config.tie_word_embeddings = False
+    return model
 
 
 def _pickle_allowed(path: str) -> bool:
@@ -184,7 +199,7 @@ def random_flan_t5(device: str | torch.device = "cpu", **shape):
         # matrix (same init as T5's), saved separately and left untied on load, as for the real checkpoint.
         model.lm_head.weight = torch.nn.Parameter(torch.randn_like(model.lm_head.weight))
     model.accepts_loss_kwargs = False
-    return model
+    return _untied_in_config(model)
 
 
 def build_tiny_t5(out_dir: str | Path, d_model: int = 64, num_layers: int = 2, num_heads: int = 4,

@@ -84,20 +84,40 @@ PEFT_CONFIGS: dict[str, Callable[[TrainConfig, str], PeftConfig]] = {
 }
 
 
-def build_model(config: TrainConfig):
-    """A fresh base model, wrapped for the method; returns (model, tokenizer)."""
-    device = resolve_device(config.device)
-    model, tokenizer = load_model_and_tokenizer(config.model, dtype="float32", device=str(device))
+def peft_config(config: TrainConfig) -> PeftConfig | None:
+    """The method's peft configuration, built from the run's settings (None for full fine-tuning)."""
+    if config.method not in PEFT_CONFIGS:
+        return None
+    return PEFT_CONFIGS[config.method](config, resolve_model_path(config.model))
+
+
+def load_base(config: TrainConfig):
+    """The base model, loaded fresh in fp32 onto the run's device, and its tokenizer (after seeding every
+    random generator with the run's seed, so what is built from here on is reproducible)."""
+    set_seed(config.seed)
+    device = str(resolve_device(config.device))
+    model, tokenizer = load_model_and_tokenizer(config.model, dtype="float32", device=device)
     if config.method == "lora":
         _check_target_modules(model, config.lora_target_modules)
-    if config.method in PEFT_CONFIGS:
-        model = get_peft_model(model, PEFT_CONFIGS[config.method](config, resolve_model_path(config.model)))
-        model = fix_prefix_generation(model)
+    return model, tokenizer
+
+
+def wrap(model, config: TrainConfig):
+    """`model` made ready to train with the method: wrapped by `get_peft_model` unless it is full fine-tuning."""
+    adapter = peft_config(config)
+    if adapter is not None:
+        model = fix_prefix_generation(get_peft_model(model, adapter))
     if config.gradient_checkpointing:
         model.config.use_cache = False
-        if config.method in PEFT_CONFIGS:
+        if adapter is not None:
             model.enable_input_require_grads()  # frozen embeddings would otherwise cut the graph
-    return model.train(), tokenizer
+    return model.train()
+
+
+def build_model(config: TrainConfig):
+    """A fresh base model, wrapped for the method; returns (model, tokenizer)."""
+    model, tokenizer = load_base(config)
+    return wrap(model, config), tokenizer
 
 
 def _check_target_modules(model, targets: list[str]) -> None:
@@ -316,7 +336,6 @@ def _run(config: TrainConfig, layout: RunLayout, checkpoint: str | None, after_i
     if config.fsdp and device.type != "cuda":
         raise UserError("fsdp needs CUDA GPUs (accelerate shards only over GPUs; on CPU processes it would quietly run "
                         "plain data parallelism). Drop fsdp, or run on GPUs.")
-    set_seed(config.seed)
     model, tokenizer = build_model(config)
     trainer = make_trainer(config, model, tokenizer, layout.checkpoints)  # the data, checked, before writing
     main = trainer.is_world_process_zero()
@@ -329,7 +348,7 @@ def _run(config: TrainConfig, layout: RunLayout, checkpoint: str | None, after_i
     with peak_memory(device) as peak, stop.listening():
         start = time.perf_counter()
         try:
-            result = trainer.train(resume_from_checkpoint=checkpoint)
+            trainer.train(resume_from_checkpoint=checkpoint)
         except pickle.UnpicklingError as err:
             raise UserError(f"checkpoint {checkpoint} holds pickled data that torch's safe loader refuses "
                             f"({' '.join(str(err).split())[:200]}). Resume only checkpoints this project wrote, "
@@ -340,21 +359,54 @@ def _run(config: TrainConfig, layout: RunLayout, checkpoint: str | None, after_i
     trainer.save_model(str(layout.model))  # on every process (sharded models gather); the main one writes
     sharded = trainer.is_fsdp_enabled  # each process holds a different shard: nothing to compare
     in_sync = _weights_in_sync(model) if trainer.args.world_size > 1 and not sharded else None
-    if not main:
-        return seconds
+    if main:
+        _write_results(config, trainer, model, layout, seconds, {
+            "peak_memory_mb": round(peak["bytes"] / 2**20, 1), "peak_memory_kind": peak["kind"],
+            "processes": trainer.args.world_size,
+            "parallelism": "fsdp" if sharded else "ddp" if trainer.args.world_size > 1 else "none",
+            "weights_identical_across_processes": in_sync})
+    return seconds
+
+
+def checkpoint_folder(run_dir: str | Path) -> Path:
+    """Where a run trained cell by cell (a notebook) checkpoints until `save_run` moves them into its folder."""
+    run_dir = Path(run_dir)
+    return run_dir.parent / f".{run_dir.name}.checkpoints"
+
+
+def save_run(trainer: Seq2SeqTrainer, config: TrainConfig, run_dir: str | Path, overwrite: bool = False) -> Path:
+    """Write a run trained step by step (a notebook calling `trainer.train()` itself) into `run_dir`, as `train`
+    writes its own: settings, model or adapter with its tokenizer, metrics, trainer state, loss curve, and the
+    checkpoints. An earlier run there is replaced only with `overwrite`, and only once all of this is written."""
+    run_dir = Path(run_dir)
+    checkpoints = Path(trainer.args.output_dir)
+    with run_folder(run_dir, overwrite) as folder:
+        layout = RunLayout.of(folder)
+        write_yaml(layout.root / TRAIN_CONFIG, config.to_dict())
+        trainer.save_model(str(layout.model))
+        seconds = next((h["train_runtime"] for h in reversed(trainer.state.log_history) if "train_runtime" in h), 0.0)
+        _write_results(config, trainer, trainer.model, layout, seconds, {
+            "peak_memory_mb": None, "peak_memory_kind": "not measured (trained cell by cell)", "processes": 1,
+            "parallelism": "none", "weights_identical_across_processes": None})
+        if checkpoints.is_dir() and any(checkpoints.iterdir()):
+            checkpoints.rename(layout.checkpoints)
+        elif checkpoints.is_dir():
+            checkpoints.rmdir()
+    print(f"Saved the {config.method} run to {run_dir}")
+    return run_dir
+
+
+def _write_results(config: TrainConfig, trainer: Seq2SeqTrainer, model, layout: RunLayout, seconds: float,
+                   extra: dict) -> None:
+    """What a finished run holds beside its model: base fingerprint, trainer state, metrics, loss curve."""
     if config.method in PEFT_CONFIGS:
         write_json(layout.model / BASE_MODEL_FILE, base_fingerprint(model.get_base_model()))
     trainer.state.save_to_json(str(layout.root / "trainer_state.json"))
-    metrics = _train_metrics(config, model, trainer, result.metrics, seconds, len(trainer.train_dataset),
-                             layout.model)
-    metrics |= {"device": str(device), "peak_memory_mb": round(peak["bytes"] / 2**20, 1),
-                "peak_memory_kind": peak["kind"], "processes": trainer.args.world_size,
-                "parallelism": "fsdp" if sharded else "ddp" if trainer.args.world_size > 1 else "none",
-                "weights_identical_across_processes": in_sync}
+    metrics = _train_metrics(config, model, trainer, seconds, len(trainer.train_dataset), layout.model)
+    metrics |= {"device": str(resolve_device(config.device))} | extra
     write_json(layout.root / "train_metrics.json", metrics)
     save_figure(plot_loss_curve(trainer.state.log_history, f"{config.method} on {config.model}"),
                 layout.root / "loss_curve.png")
-    return seconds
 
 
 def _weights_in_sync(model) -> bool:
@@ -426,7 +478,7 @@ def peak_memory(device: torch.device, interval: float = 0.005):
         sampler.join()
 
 
-def _train_metrics(config, model, trainer, result: dict, seconds: float, n_examples: int, model_dir: Path) -> dict:
+def _train_metrics(config, model, trainer, seconds: float, n_examples: int, model_dir: Path) -> dict:
     counts = count_parameters(model)
     history = trainer.state.log_history
     losses = [h["loss"] for h in history if "loss" in h]
@@ -436,7 +488,9 @@ def _train_metrics(config, model, trainer, result: dict, seconds: float, n_examp
         "method": config.method, "model": config.model, "data": config.data,
         "precision": "bf16" if trainer.args.bf16 else "fp32", "train_examples": n_examples,
         "global_step": trainer.state.global_step, "epochs": trainer.state.epoch,
-        "train_seconds": round(seconds, 3), "train_samples_per_second": result.get("train_samples_per_second"),
+        "train_seconds": round(seconds, 3),
+        "train_samples_per_second": next((h["train_samples_per_second"] for h in reversed(history)
+                                          if "train_samples_per_second" in h), None),
         "first_train_loss": losses[0] if losses else None, "final_train_loss": losses[-1] if losses else None,
         "final_eval_loss": eval_losses[-1] if eval_losses else None,
         "trainable_parameters": counts["trainable"], "total_parameters": counts["total"],

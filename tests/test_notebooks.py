@@ -1,0 +1,186 @@
+"""What the notebooks show: the preset they choose, the runs they reuse, the objects they build stage by stage,
+and (after `make notebooks`) what their executed copies hold."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from dialogsum_lab import notebook, training
+from dialogsum_lab.config import load_preset, train_config
+from dialogsum_lab.errors import UserError
+from dialogsum_lab.experiments import ensure_run, plan_run
+from dialogsum_lab.metrics import rouge_matches
+from dialogsum_lab.modeling import TINY_MODEL, load_model_and_tokenizer, load_trained
+
+NOTEBOOKS = [f"0{i}" for i in range(1, 7)]
+QUICK = {"max_steps": 2, "eval_strategy": "no", "save_strategy": "no", "device": "cpu"}
+
+
+@pytest.fixture
+def no_gpu(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(notebook, "try_to_load_from_cache", lambda repo, filename: None)
+    monkeypatch.setattr(notebook, "_on_hub", lambda name: False)
+
+
+def test_a_gpu_chooses_lab(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert notebook.choose_preset() == ("lab", "a CUDA GPU is present")
+
+
+def test_no_gpu_and_no_real_model_chooses_smoke(no_gpu):
+    preset, reason = notebook.choose_preset()
+    assert preset == "smoke" and "google/flan-t5-base is neither on disk nor reachable" in reason
+
+
+def test_no_gpu_but_a_reachable_real_model_chooses_course(no_gpu, monkeypatch, tmp_path):
+    monkeypatch.setattr(notebook, "_on_hub", lambda name: name == "google/flan-t5-base")
+    assert notebook.choose_preset() == ("course", "no GPU; google/flan-t5-base is on the Hugging Face Hub")
+    monkeypatch.setattr(notebook, "_on_hub", lambda name: False)
+    monkeypatch.setattr(notebook, "try_to_load_from_cache", lambda repo, filename: f"/cache/{repo}/{filename}")
+    assert notebook.choose_preset()[0] == "course"
+
+
+def test_a_local_copy_named_in_the_parameters_chooses_course(no_gpu, tmp_path):
+    copy = tmp_path / "flan-t5-base"
+    copy.mkdir()
+    assert notebook.choose_preset(model=str(copy))[0] == "smoke"  # an empty folder is no model
+    (copy / "config.json").write_text("{}")
+    assert notebook.choose_preset(model=str(copy)) == ("course", f"no GPU; the model is in {copy}")
+    assert notebook.choose_preset("lab", model=str(copy)) == ("lab", "as asked")
+
+
+def test_setup_points_the_preset_at_local_copies_and_files_runs_by_preset_and_model(no_gpu, tmp_path, monkeypatch):
+    from dialogsum_lab import generation
+
+    monkeypatch.setattr(generation, "TEXT_PROGRESS", False)  # setup switches it on for the notebook's kernel
+    lab = notebook.setup(None, model=TINY_MODEL, data="sample", out_dir=str(tmp_path))
+    assert lab.preset == "smoke" and lab.settings["train"] | {"model": TINY_MODEL, "data": "sample"} == \
+        lab.settings["train"]
+    assert lab.root == tmp_path / f"smoke-{TINY_MODEL}"
+    roots = {notebook.run_root(str(tmp_path), p, m) for p in ("smoke", "course", "lab")
+             for m in (TINY_MODEL, "google/flan-t5-base")}
+    assert len(roots) == 6
+
+
+def test_a_smoke_run_is_never_reused_for_course_or_lab(tmp_path):
+    run = ensure_run("smoke", "lora", tmp_path / "lora", overrides=QUICK)
+    assert plan_run("smoke", "lora", run, overrides=QUICK)[1] is True
+    for preset in ("course", "lab"):
+        with pytest.raises(UserError, match=r"made with other settings \(model: 'tiny-random-t5' -> "
+                                            r"'google/flan-t5-base'.*overwrite = True in its parameters cell"):
+            plan_run(preset, "lora", run, overrides=QUICK)
+
+
+def test_the_stages_a_notebook_runs_make_the_run_train_makes(tmp_path):
+    """load_base -> wrap -> make_trainer -> trainer.train() -> save_run gives the same adapter as `train`."""
+    config = train_config(load_preset("smoke"), "lora", QUICK)
+    by_train = training.train(config, tmp_path / "train")
+    run_dir = tmp_path / "stages"
+    base, tokenizer = training.load_base(config)
+    model = training.wrap(base, config)
+    trainer = training.make_trainer(config, model, tokenizer, training.checkpoint_folder(run_dir))
+    trainer.train()
+    training.save_run(trainer, config, run_dir)
+    for name in ("config.yaml", "train_metrics.json", "trainer_state.json", "loss_curve.png",
+                 "model/adapter_model.safetensors", "model/base_model.json", "model/tokenizer.json"):
+        assert (run_dir / name).is_file(), name
+    ours, _, _ = load_trained(str(run_dir))
+    theirs, _, _ = load_trained(str(by_train))
+    for (name, a), b in zip(ours.named_parameters(), theirs.parameters(), strict=True):
+        assert torch.equal(a, b), name
+    assert plan_run("smoke", "lora", run_dir, overrides=QUICK)[1]
+    with pytest.raises(UserError, match="already holds results"):
+        training.save_run(trainer, config, run_dir)  # never over a finished run without overwrite
+
+
+def test_rouge_matches_spell_out_rouge_scores():
+    from rouge_score import rouge_scorer
+
+    scorer = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"], use_stemmer=True)
+    pairs = [("Tom gives Anna a pen. Anna signs the forms.", "Tom lends Anna his pen. She signs the form."),
+             ("the cat sat on the mat", "the the the cat"), ("a b c d", "d c b a"), ("x", "")]
+    for reference, candidate in pairs:
+        ours, theirs = rouge_matches(reference, candidate), scorer.score(reference, candidate)
+        for t in ("rouge1", "rouge2", "rougeL"):
+            assert ours[t]["f1"] == pytest.approx(theirs[t].fmeasure)
+            assert ours[t]["precision"] == pytest.approx(theirs[t].precision)
+    example = rouge_matches(*pairs[0])
+    assert example["rouge2 shared"] == ["sign the", "the form"] and len(example["rougeL LCS"]) == 6
+
+
+def test_loaded_flan_t5_configs_say_their_embeddings_are_untied(tmp_path):
+    """transformers 5 forces tie_word_embeddings=True in T5Config; the loader makes it tell the truth, so merging
+    a LoRA adapter does not warn that the embeddings 'are no longer tied'."""
+    model, _ = load_model_and_tokenizer(TINY_MODEL, dtype="float32", device="cpu")
+    assert model.config.tie_word_embeddings is False
+    run = ensure_run("smoke", "lora", tmp_path / "lora", overrides=QUICK)
+    # Every user and future warning is an error here, outside pytest's own filters: the merge (peft wrapping,
+    # loading and merging an adapter on transformers 5) must raise none.
+    merge = f"from dialogsum_lab.modeling import merge_adapter; merge_adapter({str(run)!r}, {str(tmp_path / 'm')!r})"
+    done = subprocess.run([sys.executable, "-W", "error::UserWarning", "-W", "error::FutureWarning", "-c", merge],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (tmp_path / "m" / "merge_check.json").is_file()
+
+
+# --- the executed notebooks (written by `make notebooks`, which `make test` runs first) ---
+
+EXECUTED = os.environ.get("DIALOGSUM_LAB_EXECUTED_NOTEBOOKS")
+
+
+def _executed(prefix: str) -> dict:
+    if not EXECUTED:
+        pytest.skip("set DIALOGSUM_LAB_EXECUTED_NOTEBOOKS to the folder `make notebooks` wrote (make test does)")
+    found = sorted(Path(EXECUTED).glob(f"{prefix}_*.ipynb"))
+    assert found, f"no executed notebook {prefix}_*.ipynb in {EXECUTED}"
+    return json.loads(found[0].read_text())
+
+
+def _as_shown(outputs: list[dict]) -> list[dict]:
+    """Outputs as Jupyter shows them: consecutive stream chunks of one name merged, carriage returns applied."""
+    shown = []
+    for output in outputs:
+        if output["output_type"] == "stream" and shown and shown[-1].get("name") == output["name"]:
+            shown[-1] = {**shown[-1], "text": shown[-1]["text"] + "".join(output["text"])}
+        else:
+            shown.append({**output, "text": "".join(output.get("text", ""))})
+    for output in shown:
+        if output["output_type"] == "stream":
+            output["text"] = "\n".join(line.rsplit("\r", 1)[-1] for line in output["text"].split("\n"))
+    return shown
+
+
+@pytest.mark.parametrize("prefix", NOTEBOOKS)
+def test_executed_notebooks_are_clean_and_quiet(prefix):
+    nb = _executed(prefix)
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    for index, cell in enumerate(code):
+        outputs = _as_shown(cell.get("outputs", []))
+        where = f"{prefix}, code cell {index}: {''.join(cell['source'])[:60]!r}"
+        assert not [o for o in outputs if o["output_type"] == "error"], where
+        text = "\n".join(o["text"] for o in outputs if o["output_type"] == "stream")
+        assert not re.search(r"Traceback|Warning|warnings\.warn", text), f"{where}: {text[:300]}"
+        assert not [o for o in outputs if o.get("name") == "stderr"], f"{where}: {text[:300]}"
+        assert not [o for o in outputs if "application/vnd.jupyter.widget-view+json" in o.get("data", {})], \
+            f"{where}: a progress widget (saved frozen at 0%)"
+        assert len([o for o in outputs if o["output_type"] == "stream"]) <= 4, where
+        assert len(text.splitlines()) <= 40, f"{where}: {len(text.splitlines())} lines"
+    last = "".join(nb["cells"][-1]["source"])
+    assert nb["cells"][-1]["cell_type"] == "markdown" and last.startswith("## What you saw"), prefix
+
+
+@pytest.mark.parametrize("prefix", NOTEBOOKS[:5])
+def test_executed_notebooks_on_smoke_say_the_scores_are_meaningless(prefix):
+    nb = _executed(prefix)
+    shown = [o for c in nb["cells"] if c["cell_type"] == "code" for o in c.get("outputs", [])]
+    markdown = "".join("".join(o.get("data", {}).get("text/markdown", "")) for o in shown)
+    assert "Preset **smoke**" in markdown and "Toy model" in markdown
+    tables = "".join("".join(o.get("data", {}).get("text/html", "")) for o in shown)
+    assert "not comparable with the course" in tables and "LoRA over original" in tables
