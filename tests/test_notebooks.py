@@ -86,6 +86,8 @@ def test_the_stages_a_notebook_runs_make_the_run_train_makes(tmp_path):
     base, tokenizer = training.load_base(config)
     model = training.wrap(base, config)
     trainer = training.make_trainer(config, model, tokenizer, training.checkpoint_folder(run_dir))
+    with pytest.raises(UserError, match=r"trained 0 of \? steps: run trainer.train\(\)"):
+        training.save_run(trainer, config, run_dir)  # an untrained model is no finished run
     trainer.train()
     training.save_run(trainer, config, run_dir)
     for name in ("config.yaml", "train_metrics.json", "trainer_state.json", "loss_curve.png",

@@ -20,6 +20,7 @@ scores them (and gives the same tokens as the default on ASCII text).
 
 import logging
 import re
+from collections import Counter
 from collections.abc import Sequence
 
 import numpy as np
@@ -65,8 +66,6 @@ def rouge_matches(reference: str, candidate: str, tokenizer: str = "default") ->
     """What ROUGE-1, -2 and -L count for one pair, spelled out: the shared unigrams and bigrams (clipped counts),
     the longest common subsequence, and each score's precision, recall and F1 from those counts. Teaching aid;
     the scores equal rouge_score's."""
-    from collections import Counter
-
     words = make_tokenizer(tokenizer)
     ref, cand = words.tokenize(reference), words.tokenize(candidate)
     result = {"reference tokens": ref, "candidate tokens": cand}

@@ -380,6 +380,12 @@ def save_run(trainer: Seq2SeqTrainer, config: TrainConfig, run_dir: str | Path, 
     checkpoints. An earlier run there is replaced only with `overwrite`, and only once all of this is written."""
     run_dir = Path(run_dir)
     checkpoints = Path(trainer.args.output_dir)
+    state = trainer.state
+    if state.global_step == 0 or state.global_step < state.max_steps:
+        raise UserError(f"this {config.method} model has trained {state.global_step} of {state.max_steps or '?'} "
+                        "steps: run trainer.train() to the end (after an interruption: "
+                        "trainer.train(resume_from_checkpoint=True) where checkpoints were saved) before saving it "
+                        "as a finished run.")
     with run_folder(run_dir, overwrite) as folder:
         layout = RunLayout.of(folder)
         write_yaml(layout.root / TRAIN_CONFIG, config.to_dict())
