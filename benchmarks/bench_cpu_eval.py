@@ -8,6 +8,7 @@ profile splits one batch's time into the encoder pass and the decoder steps.
 """
 
 import time
+import warnings
 from functools import partial
 
 import torch
@@ -15,8 +16,16 @@ from bench_generate import lab_loop
 from common import dialogues, model_and_tokenizer, parser, print_table, save
 
 from dialogsum_lab.generation import generation_config, summarize
-from dialogsum_lab.modeling import quantize_linear_int8
 from dialogsum_lab.prompts import PROMPT_TEMPLATE
+
+
+def quantize_linear_int8(model):
+    """Every linear layer with int8 weights, activations quantised on the fly (PyTorch's dynamic quantisation)."""
+    from torch.ao.quantization import quantize_dynamic
+
+    with warnings.catch_warnings():  # torch 2.13 deprecates the quantised tensor types this builds on
+        warnings.filterwarnings("ignore", message="torch.quantize_per_tensor", category=UserWarning)
+        return quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
 
 
 def profile(model, tokenizer, texts: list[str], new_tokens: int) -> dict:

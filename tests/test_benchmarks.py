@@ -11,7 +11,7 @@ BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
 @pytest.mark.parametrize("script", ["bench_generate.py", "bench_train.py", "bench_memory.py", "bench_demo.py",
-                                    "bench_course.py"])
+                                    "bench_course.py", "bench_cpu_eval.py"])
 def test_benchmark_smoke_run(script, tmp_path):
     out = tmp_path / "result.json"
     subprocess.run([sys.executable, script, "--smoke", "--out", str(out)], cwd=BENCH, check=True,
@@ -22,6 +22,8 @@ def test_benchmark_smoke_run(script, tmp_path):
         assert result["identical_summaries"] == result["dialogues"] and result["speedup"] > 0
     if script == "bench_train.py":
         assert result["ours"]["tokens_processed"] < result["lab"]["tokens_processed"]
+    if script == "bench_cpu_eval.py":
+        assert result["variants"]["summarize fp32, batch 16"]["identical_to_fp32"] == result["dialogues"]
     if script == "bench_course.py":
         assert set(result["notebook_heavy_stages_seconds"]) == {"01", "02", "03", "04"}
     if script == "bench_memory.py":

@@ -202,16 +202,6 @@ def random_flan_t5(device: str | torch.device = "cpu", **shape):
     return _untied_in_config(model)
 
 
-def quantize_linear_int8(model: PreTrainedModel) -> PreTrainedModel:
-    """Every linear layer with int8 weights, activations quantised on the fly (PyTorch's dynamic quantisation), on
-    the CPU: generation's decoder steps there are bound by reading the weights, a quarter of the bytes in int8."""
-    from torch.ao.quantization import quantize_dynamic
-
-    with warnings.catch_warnings():  # torch 2.13 deprecates the quantised tensor types this builds on
-        warnings.filterwarnings("ignore", message="torch.quantize_per_tensor", category=UserWarning)
-        return quantize_dynamic(model.cpu(), {torch.nn.Linear}, dtype=torch.qint8)
-
-
 def build_tiny_t5(out_dir: str | Path, d_model: int = 64, num_layers: int = 2, num_heads: int = 4,
                   vocab_size: int = 1000, seed: int = 0) -> Path:
     """Build, save and return the offline stand-in for FLAN-T5 (deterministic for a given seed).
