@@ -13,7 +13,7 @@ from functools import partial
 
 import torch
 from bench_generate import lab_loop
-from common import dialogues, model_and_tokenizer, parser, print_table, save
+from common import generation_setup, median_time, model_and_tokenizer, print_table, save
 
 from dialogsum_lab.generation import generation_config, summarize
 from dialogsum_lab.prompts import PROMPT_TEMPLATE
@@ -45,32 +45,15 @@ def profile(model, tokenizer, texts: list[str], new_tokens: int) -> dict:
 
 
 def main() -> None:
-    p = parser(__doc__)
-    p.add_argument("--n", type=int, default=16, help="dialogues")
-    p.add_argument("--new-tokens", type=int, default=200, help="forced summary length in tokens")
-    p.add_argument("--batch-size", type=int, default=16)
-    args = p.parse_args()
-    if args.smoke:
-        args.n, args.new_tokens, args.repeats = 4, 4, 1
-    source, rows = dialogues(args.data, args.n)
-    texts = [r["dialogue"] for r in rows]
-    model, tokenizer = model_and_tokenizer(args.model, "cpu")
-    config = generation_config(model, max_new_tokens=args.new_tokens, min_new_tokens=args.new_tokens)
+    args, source, texts, model, tokenizer, config = generation_setup(__doc__, n=16, new_tokens=200, batch_size=16,
+                                                                     smoke_n=4, device="cpu")
 
     def ours(m):
         return summarize(m, tokenizer, texts, config, args.batch_size, max_source_length=4096, progress=False)
 
-    def timed(fn):
-        times = []
-        for _ in range(args.repeats):
-            start = time.perf_counter()
-            out = fn()
-            times.append(time.perf_counter() - start)
-        return sorted(times)[len(times) // 2], out
-
     results = {"profile_fp32": profile(model, tokenizer, texts[:args.batch_size], args.new_tokens)}
-    lab_s, _ = timed(lambda: lab_loop(model, tokenizer, texts, args.new_tokens))
-    fp32_s, reference = timed(lambda: ours(model))
+    lab_s, _ = median_time(lambda: lab_loop(model, tokenizer, texts, args.new_tokens), args.repeats)
+    fp32_s, reference = median_time(lambda: ours(model), args.repeats)
     variants = {"lab loop, fp32, one at a time": (lab_s, None), f"summarize fp32, batch {args.batch_size}":
                 (fp32_s, reference)}
     builds = {"bf16": lambda: model_and_tokenizer(args.model, "cpu")[0].to(torch.bfloat16),
@@ -78,7 +61,7 @@ def main() -> None:
     names = {"bf16": "summarize, bf16 weights", "int8": "summarize, int8 dynamic linear layers"}
     for key, build in builds.items():
         variant = build()  # the same random weights (seeded), converted
-        variants[names[key]] = timed(partial(ours, variant))
+        variants[names[key]] = median_time(partial(ours, variant), args.repeats)
         results[f"profile_{key}"] = profile(variant, tokenizer, texts[:args.batch_size], args.new_tokens)
     threads = torch.get_num_threads()
     rows_out, table = [("variant", "seconds", "vs lab", "vs fp32 batched", "summaries identical to fp32")], {}

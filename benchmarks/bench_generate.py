@@ -5,10 +5,10 @@ same dialogues, so the work is identical; the summaries must match.
 """
 
 import torch
-from common import dialogues, median_time, model_and_tokenizer, parser, print_table, save
+from common import generation_setup, median_time, print_table, save
 from transformers import GenerationConfig
 
-from dialogsum_lab.generation import generation_config, summarize
+from dialogsum_lab.generation import summarize
 from dialogsum_lab.prompts import PROMPT_TEMPLATE
 
 
@@ -27,17 +27,8 @@ def lab_loop(model, tokenizer, texts: list[str], new_tokens: int) -> list[str]:
 
 
 def main() -> None:
-    p = parser(__doc__)
-    p.add_argument("--n", type=int, default=120, help="dialogues")
-    p.add_argument("--new-tokens", type=int, default=64, help="forced summary length in tokens")
-    p.add_argument("--batch-size", type=int, default=32)
-    args = p.parse_args()
-    if args.smoke:
-        args.n, args.new_tokens, args.repeats = 6, 4, 1
-    source, rows = dialogues(args.data, args.n)
-    texts = [r["dialogue"] for r in rows]
-    model, tokenizer = model_and_tokenizer(args.model, args.device)
-    config = generation_config(model, max_new_tokens=args.new_tokens, min_new_tokens=args.new_tokens)
+    args, source, texts, model, tokenizer, config = generation_setup(__doc__, n=120, new_tokens=64, batch_size=32,
+                                                                     smoke_n=6)
 
     lab_s, lab_out = median_time(lambda: lab_loop(model, tokenizer, texts, args.new_tokens), args.repeats)
     # The lab truncates nothing, so neither do we here: both read exactly the same tokens.

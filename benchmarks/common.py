@@ -61,6 +61,25 @@ def model_and_tokenizer(name: str, device: str):
     return load_model_and_tokenizer(name, dtype="float32", device=device)
 
 
+def generation_setup(description: str, n: int, new_tokens: int, batch_size: int, smoke_n: int,
+                     device: str | None = None):
+    """What the generation benchmarks share: their options, the dialogues, the model and a forced-length greedy
+    config. Returns (args, data source, dialogue texts, model, tokenizer, generation config)."""
+    from dialogsum_lab.generation import generation_config
+
+    p = parser(description)
+    p.add_argument("--n", type=int, default=n, help="dialogues")
+    p.add_argument("--new-tokens", type=int, default=new_tokens, help="forced summary length in tokens")
+    p.add_argument("--batch-size", type=int, default=batch_size)
+    args = p.parse_args()
+    if args.smoke:
+        args.n, args.new_tokens, args.repeats = smoke_n, 4, 1
+    source, rows = dialogues(args.data, args.n)
+    model, tokenizer = model_and_tokenizer(args.model, device or args.device)
+    config = generation_config(model, max_new_tokens=args.new_tokens, min_new_tokens=args.new_tokens)
+    return args, source, [r["dialogue"] for r in rows], model, tokenizer, config
+
+
 def median_time(fn, repeats: int) -> tuple[float, object]:
     """Median wall time of `fn()` over `repeats` runs (CUDA synchronised), and its last result."""
     times, result = [], None
