@@ -27,7 +27,7 @@ BANNERS = {
              "`tiny-random-t5`, a randomly initialised model. Its summaries are gibberish and its scores "
              "meaningless; read the mechanics here and the numbers on `course` or `lab`.",
     "course": "**The real google/flan-t5-base on a CPU.** Short trainings on a subset and 50 test dialogues: real "
-              "scores that show each method moving the model, not the course's converged figures (`lab`, on a GPU).",
+              "scores of briefly trained models, not the course's converged figures (`lab`, on a GPU).",
     "lab": "**The lab's full recipe** on a GPU: google/flan-t5-base on all of DialogSum.",
 }
 
