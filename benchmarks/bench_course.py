@@ -13,13 +13,12 @@ import json
 import tempfile
 from pathlib import Path
 
-import torch
-from common import SHARED_DEV, parser, print_table, save
+from common import SHARED_DEV, model_and_tokenizer, parser, print_table, save
 
 from dialogsum_lab.config import eval_config, load_preset, train_config
 from dialogsum_lab.evaluation import run_evaluation
 from dialogsum_lab.experiments import StageTimer
-from dialogsum_lab.modeling import TINY_MODEL, load_tokenizer, merge_adapter, random_flan_t5
+from dialogsum_lab.modeling import TINY_MODEL, merge_adapter
 from dialogsum_lab.runs import read_json
 from dialogsum_lab.training import train
 
@@ -30,12 +29,13 @@ NOTEBOOKS = {"01": ["zero-shot"], "02": ["train full", "evaluate full"],
 
 
 def flan_t5_base_random(folder: Path, smoke: bool) -> str:
-    """A random model of flan-t5-base's shape (or the tiny one for --smoke), saved like a real checkpoint."""
+    """The benchmarks' random model of flan-t5-base's shape (or the tiny one for --smoke), saved like a real
+    checkpoint so the package loads it as it would load flan-t5-base."""
     if smoke:
         return TINY_MODEL
-    torch.manual_seed(0)
-    random_flan_t5("cpu", vocab_size=32128).save_pretrained(folder)
-    load_tokenizer(TINY_MODEL).save_pretrained(folder)
+    model, tokenizer = model_and_tokenizer("flan-t5-base-random", "cpu")
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
     return str(folder)
 
 

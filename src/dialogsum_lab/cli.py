@@ -151,9 +151,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
     from dialogsum_lab.config import load_preset
     from dialogsum_lab.experiments import run_demo
 
-    preset = load_preset(args.config)
-    preset["train"] |= {k: v for k, v in (("model", args.model), ("data", args.data)) if v}
-    run_demo(preset, args.out, args.methods, args.overwrite)
+    run_demo(load_preset(args.config, model=args.model, data=args.data), args.out, args.methods, args.overwrite)
 
 
 def cmd_forgetting(args: argparse.Namespace) -> None:

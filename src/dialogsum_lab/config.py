@@ -253,11 +253,15 @@ def preset_path(name_or_path: str) -> Path:
     return path
 
 
-def load_preset(name_or_path: str | dict) -> dict:
+def load_preset(name_or_path: str | dict, model: str | None = None, data: str | None = None) -> dict:
     """The preset's three blocks, checked: unknown keys and unknown methods are errors.
 
-    A dict (a preset already loaded, perhaps edited in a notebook) is returned as it is.
+    A dict (a preset already loaded, perhaps edited in a notebook) is returned as it is. `model` and
+    `data`, when given, replace the preset's own (local copies of flan-t5-base and DialogSum, say).
     """
+    if model or data:
+        preset = load_preset(name_or_path)
+        return {**preset, "train": preset["train"] | {k: v for k, v in (("model", model), ("data", data)) if v}}
     if isinstance(name_or_path, dict):
         return name_or_path
     path = preset_path(name_or_path)

@@ -48,8 +48,7 @@ def setup(preset: str | None = None, model: str | None = None, data: str | None 
 
     quiet()
     preset, reason = choose_preset(preset, model)
-    settings = load_preset(preset)
-    settings["train"] |= {k: v for k, v in (("model", model), ("data", data)) if v}
+    settings = load_preset(preset, model=model, data=data)
     root = run_root(out_dir, preset, settings["train"]["model"])
     name = Path(preset).stem
     display(Markdown(f"> Preset **{name}** ({reason}). {BANNERS.get(name, '')}\n>\n> Runs go to `{root}`"))
@@ -130,17 +129,21 @@ def environment_report() -> pd.DataFrame:
 
 def scores(comparison: str | Path | pd.DataFrame) -> pd.DataFrame:
     """A comparison (comparison.csv or its folder) as one compact row per system: each score with its interval."""
-    table = comparison if isinstance(comparison, pd.DataFrame) else pd.read_csv(
-        Path(comparison) / "comparison.csv" if Path(comparison).is_dir() else comparison)
+    table = comparison if isinstance(comparison, pd.DataFrame) else _comparison_table(comparison)
     return pd.DataFrame({t: [f"{m:.4f} {ci}" for m, ci in zip(table[t], table[f"{t}_ci"], strict=True)]
                          for t in ROUGE_TYPES}, index=pd.Index(table["system"], name="system"))
+
+
+def _comparison_table(path: str | Path) -> pd.DataFrame:
+    """comparison.csv as `compare_runs` wrote it, given the file or its folder."""
+    path = Path(path)
+    return pd.read_csv(path / "comparison.csv" if path.is_dir() else path)
 
 
 def with_course_figures(comparison: str | Path, preset: str, baseline: str = "zero-shot"):
     """The course's published scores and improvement lines beside this notebook's, labelled, with a caption
     that says whether the two can be compared."""
-    path = Path(comparison)
-    table = pd.read_csv(path / "comparison.csv" if path.is_dir() else path)
+    table = _comparison_table(comparison)
     rows = [{"source": "course", "system": name, **dict(zip(ROUGE_TYPES, values, strict=True))}
             for name, values in COURSE_RESULTS.items()]
     rows += [{"source": "course", "system": f"{a} over {b}",
