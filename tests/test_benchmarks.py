@@ -23,7 +23,7 @@ def test_benchmark_smoke_run(script, tmp_path):
     if script == "bench_train.py":
         assert result["ours"]["tokens_processed"] < result["lab"]["tokens_processed"]
     if script == "bench_cpu_eval.py":
-        assert result["variants"]["summarize fp32, batch 16"]["identical_to_fp32"] == result["dialogues"]
+        assert result["variants"]["padded_encoder"]["identical_to_now"] == result["dialogues"]
     if script == "bench_course.py":
         assert set(result["notebook_heavy_stages_seconds"]) == {"01", "02", "03", "04"}
     if script == "bench_memory.py":

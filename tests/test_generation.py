@@ -1,4 +1,8 @@
+import copy
 import random
+
+import torch
+from peft import PromptTuningConfig, TaskType, get_peft_model
 
 from dialogsum_lab.data import load_dialogsum
 from dialogsum_lab.generation import generate_summaries, generation_config, summarize
@@ -41,3 +45,51 @@ def test_counts_come_from_token_ids_and_truncation_is_the_tokenizers(tiny, caplo
         ended = 1 in ids  # </s>
         assert (count, finished) == ((ids.index(1), True) if ended else (len(ids), False))
         assert text == tokenizer.decode(ids, skip_special_tokens=True).strip()
+
+
+def _encoder_shapes(model, run) -> list[tuple[int, int]]:
+    """(rows, tokens) of every batch the encoder's first layer read while `run()` ran."""
+    shapes = []
+    hook = model.get_encoder().block[0].register_forward_pre_hook(
+        lambda module, args, kwargs: shapes.append(tuple((args or [kwargs["hidden_states"]])[0].shape[:2])),
+        with_kwargs=True)
+    try:
+        run()
+    finally:
+        hook.remove()
+    return shapes
+
+
+def test_on_a_cpu_the_encoder_reads_each_prompt_without_padding(tiny):
+    model, tokenizer = tiny
+    dialogues = load_dialogsum("sample")["validation"]["dialogue"][:6]
+    config = generation_config(model, max_new_tokens=6)
+    whole = [model.generate(**tokenizer([PROMPT_TEMPLATE.format(dialogue=d)], return_tensors="pt"),
+                            generation_config=config) for d in dialogues]
+    expected = [tokenizer.decode(ids[0], skip_special_tokens=True).strip() for ids in whole]
+    ours = []
+    shapes = _encoder_shapes(model, lambda: ours.extend(summarize(model, tokenizer, dialogues, config, batch_size=4,
+                                                                  progress=False)))
+    assert ours == expected
+    lengths = [len(ids) for ids in tokenizer([PROMPT_TEMPLATE.format(dialogue=d) for d in dialogues])["input_ids"]]
+    assert len(set(lengths)) > 1 and sorted(shapes) == sorted((1, n) for n in lengths)  # no padding
+
+
+def test_prompt_tuning_keeps_its_virtual_tokens_when_the_encoder_runs_prompt_by_prompt(tiny):
+    model, tokenizer = tiny
+    tuned = get_peft_model(copy.deepcopy(model), PromptTuningConfig(task_type=TaskType.SEQ_2_SEQ_LM,
+                                                                    num_virtual_tokens=4))
+    torch.nn.init.normal_(tuned.prompt_encoder["default"].embedding.weight, std=5.0)
+    dialogues = load_dialogsum("sample")["validation"]["dialogue"][:4]
+    config = generation_config(model, max_new_tokens=8)
+    padded = tokenizer([PROMPT_TEMPLATE.format(dialogue=d) for d in dialogues], padding=True, return_tensors="pt")
+    with torch.inference_mode():
+        reference = tokenizer.batch_decode(tuned.generate(**padded, generation_config=config),
+                                           skip_special_tokens=True)
+    ours = []
+    shapes = _encoder_shapes(tuned, lambda: ours.extend(summarize(tuned, tokenizer, dialogues, config, batch_size=4,
+                                                                  progress=False)))
+    assert ours == [text.strip() for text in reference]
+    assert ours != summarize(model, tokenizer, dialogues, config, batch_size=4, progress=False)
+    lengths = padded["attention_mask"].sum(1).tolist()
+    assert sorted(shapes) == sorted((1, n + 4) for n in lengths)  # each prompt alone, after its 4 virtual tokens

@@ -2,13 +2,18 @@
 
 The lab generates one dialogue at a time. Sorting prompts by length and
 batching them keeps padding small, so a batch costs about as much as its
-longest member; results come back in the caller's order.
+longest member; results come back in the caller's order. On a CPU the
+encoder then reads each prompt of a batch alone: there its cost is
+arithmetic, and padding a batch of real dialogues to its longest prompt
+more than tripled it (benchmarks/README.md, section 8), while the decoder
+steps still share the batch.
 """
 
 import copy
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from functools import partial
 
@@ -16,6 +21,7 @@ import torch
 from tqdm.auto import tqdm
 from tqdm.std import tqdm as text_tqdm
 from transformers import GenerationConfig, PreTrainedModel, PreTrainedTokenizerBase
+from transformers.modeling_outputs import BaseModelOutput
 
 from dialogsum_lab.config import DEFAULT_MAX_NEW_TOKENS, DEFAULT_MAX_SOURCE_LENGTH
 from dialogsum_lab.prompts import PROMPT_TEMPLATE
@@ -76,7 +82,8 @@ def generate_summaries(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBas
     multiple = 8 if model.device.type == "cuda" else None  # tensor-core friendly shapes on GPU
     texts, new_tokens, finished = [""] * len(prompts), [0] * len(prompts), [True] * len(prompts)
     bar_kind = partial(text_tqdm, file=sys.stdout, mininterval=5, ncols=80) if TEXT_PROGRESS else tqdm
-    with torch.inference_mode(), bar_kind(total=len(prompts), desc="Generating", unit="dialogue",
+    unpadded = _encoder_without_padding(model) if model.device.type == "cpu" else nullcontext()
+    with torch.inference_mode(), unpadded, bar_kind(total=len(prompts), desc="Generating", unit="dialogue",
                                           disable=not progress) as bar:
         for start in range(0, len(order), batch_size):
             batch = order[start:start + batch_size]
@@ -89,6 +96,44 @@ def generate_summaries(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBas
                 new_tokens[i], finished[i] = count, done
             bar.update(len(batch))
     return Summaries(texts, lengths, new_tokens, finished, max_source_length)
+
+
+@contextmanager
+def _encoder_without_padding(model: PreTrainedModel) -> Iterator[None]:
+    """While open, the encoder runs each right-padded row alone, cut to its length, and returns the padded shape.
+
+    Wrapping the encoder module (not passing `encoder_outputs` to `generate`) keeps whatever a PEFT model
+    feeds it, such as prompt tuning's virtual tokens. Padded positions come back as zeros, which the
+    attention mask hides from the decoder exactly as before.
+    """
+    encoder = model.get_encoder()
+    own = vars(encoder).get("forward")  # e.g. an accelerate hook; restored as it was
+    batched = encoder.forward
+
+    def forward(input_ids=None, attention_mask=None, inputs_embeds=None, **kwargs):
+        lengths = None if attention_mask is None else attention_mask.long().sum(1)
+        right_padded = lengths is not None and bool((attention_mask.long().cumprod(1).sum(1) == lengths).all())
+        if not right_padded or kwargs.get("output_attentions") or kwargs.get("output_hidden_states"):
+            return batched(input_ids=input_ids, attention_mask=attention_mask, inputs_embeds=inputs_embeds, **kwargs)
+        states = None
+        for row, n in enumerate(lengths.tolist()):
+            one = batched(input_ids=None if input_ids is None else input_ids[row:row + 1, :n],
+                          attention_mask=attention_mask[row:row + 1, :n],
+                          inputs_embeds=None if inputs_embeds is None else inputs_embeds[row:row + 1, :n],
+                          **kwargs).last_hidden_state
+            if states is None:
+                states = one.new_zeros(attention_mask.shape + one.shape[-1:])
+            states[row, :n] = one[0]
+        return BaseModelOutput(last_hidden_state=states)
+
+    encoder.forward = forward
+    try:
+        yield
+    finally:
+        if own is None:
+            del encoder.forward
+        else:
+            encoder.forward = own
 
 
 def _encode(tokenizer: PreTrainedTokenizerBase, prompts: list[str], max_length: int) -> tuple[list, list[int]]:
