@@ -38,14 +38,14 @@ notebooks: $(STAMP) $(SAGEMAKER_STAMP)
 	done
 	@echo "all notebooks ran: $(NB_OUT)"
 
-# Benchmarks 1-4 and 8 on this machine (about 20 minutes on 2 CPU cores); results in benchmarks/results/.
+# Benchmarks 1-4, 8 and 9 on this machine (about 40 minutes on 2 CPU cores); results in benchmarks/results/.
 bench: $(STAMP)
 	cd benchmarks && ../$(BIN)/python bench_generate.py --n 100 --new-tokens 200 --batch-size 16 --repeats 2
 	cd benchmarks && ../$(BIN)/python bench_cpu_eval.py --model flan-t5-base-random --n 16 --new-tokens 200 \
 	  --batch-size 16 --repeats 1
 	cd benchmarks && ../$(BIN)/python bench_train.py --repeats 2
-	cd benchmarks && ../$(BIN)/python bench_memory.py
-	cd benchmarks && ../$(BIN)/python bench_memory.py --batch-size 1 --source-tokens 256 --target-tokens 64 \
+	cd benchmarks && ../$(BIN)/python bench_memory.py --steps 3
+	cd benchmarks && ../$(BIN)/python bench_memory.py --batch-size 1 --source-tokens 256 --target-tokens 64 --steps 1 \
 	  --out results/memory-small-batch.json
 	cd benchmarks && ../$(BIN)/python bench_demo.py
 

@@ -66,7 +66,8 @@ def one_step(variant: str, model_name: str, batch: int, src: int, tgt: int, devi
     params = sum(p.numel() * p.element_size() for p in model.parameters())
     trainable_bytes = sum(p.numel() * p.element_size() for p in model.parameters() if p.requires_grad)
     estimate = {"weights": params, "gradients": trainable_bytes, "adamw_state": 2 * trainable_bytes}
-    return {"method": variant, "losses": losses, "last_step_seconds": seconds, "trainable": counts["trainable"], "total": counts["total"],
+    return {"method": variant, "losses": losses, "last_step_seconds": seconds, "trainable": counts["trainable"],
+            "total": counts["total"],
             "percent": counts["percent"], "peak_bytes": peak, "peak_kind": kind,
             "estimate_bytes": estimate, "activations_and_overhead_bytes": peak - sum(estimate.values())}
 

@@ -11,7 +11,7 @@ BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
 @pytest.mark.parametrize("script", ["bench_generate.py", "bench_train.py", "bench_memory.py", "bench_demo.py",
-                                    "bench_course.py", "bench_cpu_eval.py"])
+                                    "bench_course.py", "bench_cpu_eval.py", "bench_gpu_paths.py"])
 def test_benchmark_smoke_run(script, tmp_path):
     out = tmp_path / "result.json"
     subprocess.run([sys.executable, script, "--smoke", "--out", str(out)], cwd=BENCH, check=True,
@@ -28,3 +28,8 @@ def test_benchmark_smoke_run(script, tmp_path):
         assert set(result["notebook_heavy_stages_seconds"]) == {"01", "02", "03", "04"}
     if script == "bench_memory.py":
         assert result["methods"]["lora"]["trainable"] < result["methods"]["full"]["trainable"]
+        assert result["methods"]["lora+gc"]["losses"] == pytest.approx(result["methods"]["lora"]["losses"], rel=1e-5)
+    if script == "bench_gpu_paths.py":
+        assert [r["steps"] for r in result["training"]] == [3, 3, 3, 3]
+        assert all(r["mean_padded_source"] > 0 and r["achieved_tflops"] > 0 for r in result["training"])
+        assert [e["dialogues"] for e in result["evaluation"]] == [4, 4]

@@ -30,6 +30,10 @@ def test_lab_preset_keeps_the_labs_settings():
     assert lora.resolved_learning_rate == 1e-3
     assert train_config(preset, "full").resolved_learning_rate == 1e-5
     assert train_config(preset, "prompt_tuning").num_virtual_tokens == 20
+    # PEFT checkpoints its activations (its peak would otherwise sit near full fine-tuning's); full does not
+    checkpointing = {m: train_config(preset, m).gradient_checkpointing for m in ("full", "lora", "prompt_tuning",
+                                                                             "prefix_tuning")}
+    assert checkpointing == {"full": False, "lora": True, "prompt_tuning": True, "prefix_tuning": False}
 
 
 def test_round_trip_through_yaml(tmp_path):

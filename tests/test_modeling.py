@@ -36,6 +36,15 @@ def test_tiny_model_is_deterministic_and_saved_as_safetensors(tmp_path):
     assert digests[0] == digests[1]
 
 
+def test_building_the_tiny_model_leaves_the_callers_random_numbers_alone(tmp_path):
+    """A run seeds and then loads its model; building the tiny model on first use must not shift what it draws."""
+    torch.manual_seed(1)
+    expected = torch.rand(3)
+    torch.manual_seed(1)
+    build_tiny_t5(tmp_path / "tiny")
+    assert torch.equal(torch.rand(3), expected)
+
+
 def test_fp16_is_refused_for_t5_with_the_reason():
     with pytest.raises(UserError, match="float16 is not safe for T5.*bfloat16"):
         resolve_dtype("float16", torch.device("cpu"))

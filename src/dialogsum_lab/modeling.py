@@ -212,10 +212,13 @@ def build_tiny_t5(out_dir: str | Path, d_model: int = 64, num_layers: int = 2, n
     """
     out_dir = Path(out_dir)
     tokenizer = _train_tiny_tokenizer(vocab_size)
-    torch.manual_seed(seed)
-    model = random_flan_t5(vocab_size=len(tokenizer), d_model=d_model, d_kv=d_model // num_heads,
-                           d_ff=2 * d_model, num_layers=num_layers, num_heads=num_heads,
-                           relative_attention_num_buckets=32)
+    # Its own random stream: a run seeds, then loads its model, and must draw the same numbers afterwards
+    # (LoRA's initial weights, dropout) whether or not this first use had to build it.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = random_flan_t5(vocab_size=len(tokenizer), d_model=d_model, d_kv=d_model // num_heads,
+                               d_ff=2 * d_model, num_layers=num_layers, num_heads=num_heads,
+                               relative_attention_num_buckets=32)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
     staging.chmod(0o755)
