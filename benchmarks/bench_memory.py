@@ -90,6 +90,7 @@ def main() -> None:
         return
     if args.smoke:
         args.model, args.batch_size, args.source_tokens, args.target_tokens = "cpu-random", 1, 32, 8
+        args.methods = ["full", "lora", "lora+gc"]
     rows = {}
     for method in args.methods:
         command = [sys.executable, __file__, "--child", method, "--model", args.model, "--device", args.device,
