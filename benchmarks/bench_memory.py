@@ -21,7 +21,7 @@ from common import parser, print_table, save
 MiB = 2**20
 
 
-def one_step(variant: str, model_name: str, batch: int, src: int, tgt: int, device: str, steps: int) -> dict:
+def train_steps(variant: str, model_name: str, batch: int, src: int, tgt: int, device: str, steps: int) -> dict:
     """Runs inside the child: build, wrap, `steps` forward/backward/AdamW steps; report the peak, the last step's
     seconds and every step's loss (equal with and without checkpointing, which recomputes the same forward)."""
     from common import model_and_tokenizer
@@ -85,7 +85,7 @@ def main() -> None:
     p.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
-        print(json.dumps(one_step(args.child, args.model, args.batch_size, args.source_tokens,
+        print(json.dumps(train_steps(args.child, args.model, args.batch_size, args.source_tokens,
                                   args.target_tokens, args.device, args.steps)))
         return
     if args.smoke:
