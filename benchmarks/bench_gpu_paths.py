@@ -13,6 +13,7 @@ Evaluation: `summarize` over N dialogues (500 = DialogSum's test split), greedy,
 `--smoke` runs every part on the CPU at tiny sizes, which is what the tests check.
 """
 
+import json
 import statistics
 import tempfile
 import time
@@ -123,7 +124,7 @@ def main() -> None:
         model.save_pretrained(f"{scratch}/model")
         tokenizer.save_pretrained(f"{scratch}/model")
         data = Path(scratch) / "train.jsonl"
-        data.write_text("".join(__import__("json").dumps(r) + "\n" for r in rows))
+        data.write_text("".join(json.dumps(r) + "\n" for r in rows))
         shape = FLAN_T5_BASE_SHAPE | ({"vocab_size": len(tokenizer), "d_model": 256, "d_kv": 64, "d_ff": 1024,
                                        "num_layers": 4, "num_heads": 4} if args.smoke else {})
         base = {"model": f"{scratch}/model", "data": str(data), "train_split": "train", "eval_strategy": "no",
