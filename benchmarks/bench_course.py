@@ -13,7 +13,7 @@ import json
 import tempfile
 from pathlib import Path
 
-from common import SHARED_DEV, model_and_tokenizer, parser, print_table, save
+from common import SHARED_DEV, parser, print_table, save, saved_model
 
 from dialogsum_lab.config import eval_config, load_preset, train_config
 from dialogsum_lab.evaluation import run_evaluation
@@ -31,12 +31,7 @@ NOTEBOOKS = {"01": ["zero-shot"], "02": ["train full", "evaluate full"],
 def flan_t5_base_random(folder: Path, smoke: bool) -> str:
     """The benchmarks' random model of flan-t5-base's shape (or the tiny one for --smoke), saved like a real
     checkpoint so the package loads it as it would load flan-t5-base."""
-    if smoke:
-        return TINY_MODEL
-    model, tokenizer = model_and_tokenizer("flan-t5-base-random", "cpu")
-    model.save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return str(folder)
+    return TINY_MODEL if smoke else saved_model("flan-t5-base-random", folder)
 
 
 def dev_folder(source: Path, folder: Path) -> str:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 from bench_generate import lab_loop
-from common import machine, model_and_tokenizer, print_table, save
+from common import machine, model_and_tokenizer, print_table, save, saved_model
 from peft import LoraConfig, TaskType, get_peft_model
 
 from dialogsum_lab.generation import generation_config, summarize
@@ -116,10 +116,7 @@ def trainer_compile_check(steps: int = 80) -> list[dict]:
     from dialogsum_lab.training import train
 
     root = Path(__file__).resolve().parents[1]
-    base = Path("/tmp/flan-t5-base-random")
-    model, tokenizer = model_and_tokenizer("flan-t5-base-random", "cpu")
-    model.save_pretrained(base)
-    tokenizer.save_pretrained(base)
+    base = saved_model("flan-t5-base-random", Path("/tmp/flan-t5-base-random"))
     data = next(iter(sorted((root / ".gpu-data").glob("*.jsonl"))), None)
     rows = []
     for compiled in (False, True):

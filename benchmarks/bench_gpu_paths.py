@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 from bench_gpu import PEAK_BF16, forward_flops
-from common import dialogues, model_and_tokenizer, parser, print_table, save
+from common import dialogues, median_time, parser, print_table, save, saved_model
 from transformers import TrainerCallback
 
 from dialogsum_lab.config import TrainConfig
@@ -94,13 +94,7 @@ def evaluation(model_dir: str, texts: list[str], batch_size: int, new_tokens: in
     model, tokenizer = load_model_and_tokenizer(model_dir, dtype="auto", device=device)
     config = generation_config(model, max_new_tokens=new_tokens)
     summarize(model, tokenizer, texts[:batch_size], config, batch_size, progress=False)  # warm-up
-    if device == "cuda":
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    summarize(model, tokenizer, texts, config, batch_size, progress=False)
-    if device == "cuda":
-        torch.cuda.synchronize()
-    seconds = time.perf_counter() - start
+    seconds, _ = median_time(lambda: summarize(model, tokenizer, texts, config, batch_size, progress=False), 1)
     result = {"dialogues": len(texts), "batch_size": batch_size, "max_new_tokens": new_tokens, "seconds": seconds,
               "dtype": str(model.dtype)}
     print(result, flush=True)
@@ -120,14 +114,12 @@ def main() -> None:
         args.steps, args.warmup, args.batch_size, args.eval_n = 3, 1, 2, 4
     source, rows = dialogues(args.data, max(args.eval_n, args.steps * args.batch_size))
     with tempfile.TemporaryDirectory() as scratch:
-        model, tokenizer = model_and_tokenizer(name, "cpu")
-        model.save_pretrained(f"{scratch}/model")
-        tokenizer.save_pretrained(f"{scratch}/model")
+        model_dir = saved_model(name, Path(scratch) / "model")
+        config = json.loads((Path(model_dir) / "config.json").read_text())
+        shape = {key: config[key] for key in FLAN_T5_BASE_SHAPE}  # what the FLOP count needs, as saved
         data = Path(scratch) / "train.jsonl"
         data.write_text("".join(json.dumps(r) + "\n" for r in rows))
-        shape = FLAN_T5_BASE_SHAPE | ({"vocab_size": len(tokenizer), "d_model": 256, "d_kv": 64, "d_ff": 1024,
-                                       "num_layers": 4, "num_heads": 4} if args.smoke else {})
-        base = {"model": f"{scratch}/model", "data": str(data), "train_split": "train", "eval_strategy": "no",
+        base = {"model": model_dir, "data": str(data), "train_split": "train", "eval_strategy": "no",
                 "save_strategy": "no", "max_steps": args.steps, "batch_size": args.batch_size, "logging_steps": 10,
                 "max_source_length": 512, "max_target_length": 128, "device": device, "weight_decay": 0.01}
         lab_lora = {"lora_r": 32, "lora_alpha": 32, "lora_dropout": 0.05, "lora_target_modules": ["q", "v"]}
@@ -138,7 +130,7 @@ def main() -> None:
                                               **lab_lora}, False)]
         training = [train_run(n, TrainConfig(**(base | v)), shape, args.warmup, tf32) for n, v, tf32 in variants]
         texts = [r["dialogue"] for r in rows[:args.eval_n]]
-        evals = [evaluation(f"{scratch}/model", texts, b, 4 if args.smoke else 200, device)
+        evals = [evaluation(model_dir, texts, b, 4 if args.smoke else 200, device)
                  for b in ((2, 4) if args.smoke else (64, 128))]
     print_table([("training", "batch", "first steps s", "steady s/step", "samples/s", "TFLOP/s", "MFU", "peak GiB"),
                  *[(r["name"], r["batch"], f"{r['first_steps_s']:.1f}", f"{r['steady_median_step_s']:.3f}",

@@ -61,6 +61,14 @@ def model_and_tokenizer(name: str, device: str):
     return load_model_and_tokenizer(name, dtype="float32", device=device)
 
 
+def saved_model(name: str, folder: Path) -> str:
+    """The benchmark model `name` saved like a real checkpoint, so the package loads it as it would flan-t5-base."""
+    model, tokenizer = model_and_tokenizer(name, "cpu")
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return str(folder)
+
+
 def generation_setup(description: str, n: int, new_tokens: int, batch_size: int, smoke_n: int,
                      device: str | None = None):
     """What the generation benchmarks share: their options, the dialogues, the model and a forced-length greedy

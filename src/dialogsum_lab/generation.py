@@ -111,8 +111,9 @@ def _encoder_without_padding(model: PreTrainedModel) -> Iterator[None]:
     batched = encoder.forward
 
     def forward(input_ids=None, attention_mask=None, inputs_embeds=None, **kwargs):
-        lengths = None if attention_mask is None else attention_mask.long().sum(1)
-        right_padded = lengths is not None and bool((attention_mask.long().cumprod(1).sum(1) == lengths).all())
+        mask = None if attention_mask is None else attention_mask.long()
+        lengths = None if mask is None else mask.sum(1)
+        right_padded = lengths is not None and bool((mask.cumprod(1).sum(1) == lengths).all())
         if not right_padded or kwargs.get("output_attentions") or kwargs.get("output_hidden_states"):
             return batched(input_ids=input_ids, attention_mask=attention_mask, inputs_embeds=inputs_embeds, **kwargs)
         states = None
