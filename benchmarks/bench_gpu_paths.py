@@ -9,7 +9,9 @@ reported apart from the steady-state median. Variants: full and LoRA as the lab 
 LoRA with activation checkpointing, full with TF32 matmuls.
 
 Evaluation: `summarize` over N dialogues (500 = DialogSum's test split), greedy, up to 200 new tokens
-(a random model never stops, so every summary runs all 200: an upper bound), at two batch sizes.
+(a random model never stops, so every summary runs all 200: an upper bound), at two batch sizes, and
+at the larger with `--compile` (static cache, compiled decoder step; its one-batch warm-up, which holds
+the compiling, is timed apart, and its summaries are compared with the uncompiled ones).
 `--smoke` runs every part on the CPU at tiny sizes, which is what the tests check.
 """
 
@@ -88,17 +90,20 @@ def train_run(name: str, config: TrainConfig, shape: dict, warmup: int, tf32: bo
     return result
 
 
-def evaluation(model_dir: str, texts: list[str], batch_size: int, new_tokens: int, device: str) -> dict:
+def evaluation(model_dir: str, texts: list[str], batch_size: int, new_tokens: int, device: str,
+               compile: bool = False) -> tuple[dict, list[str]]:
+    """`summarize` over `texts` after a one-batch warm-up (timed apart: with `compile` it holds the compiling)."""
     from dialogsum_lab.modeling import load_model_and_tokenizer
 
     model, tokenizer = load_model_and_tokenizer(model_dir, dtype="auto", device=device)
-    config = generation_config(model, max_new_tokens=new_tokens)
-    summarize(model, tokenizer, texts[:batch_size], config, batch_size, progress=False)  # warm-up
-    seconds, _ = median_time(lambda: summarize(model, tokenizer, texts, config, batch_size, progress=False), 1)
-    result = {"dialogues": len(texts), "batch_size": batch_size, "max_new_tokens": new_tokens, "seconds": seconds,
-              "dtype": str(model.dtype)}
+    config = generation_config(model, compile=compile, max_new_tokens=new_tokens)
+    warmup_s, _ = median_time(lambda: summarize(model, tokenizer, texts[:batch_size], config, batch_size,
+                                                progress=False), 1)
+    seconds, summaries = median_time(lambda: summarize(model, tokenizer, texts, config, batch_size, progress=False), 1)
+    result = {"dialogues": len(texts), "batch_size": batch_size, "max_new_tokens": new_tokens, "compile": compile,
+              "warmup_s": warmup_s, "seconds": seconds, "dtype": str(model.dtype)}
     print(result, flush=True)
-    return result
+    return result, summaries
 
 
 def main() -> None:
@@ -128,20 +133,32 @@ def main() -> None:
                     ("lora", {"method": "lora", "learning_rate": 1e-3, **lab_lora}, False),
                     ("lora + checkpointing", {"method": "lora", "learning_rate": 1e-3, "gradient_checkpointing": True,
                                               **lab_lora}, False)]
-        training = [train_run(n, TrainConfig(**(base | v)), shape, args.warmup, tf32) for n, v, tf32 in variants]
+        result = {"data": source, "model": name, "device": device, "training": [], "evaluation": []}
+        results = "gpu_paths" + ("-smoke" if args.smoke else "")
+        for n, v, tf32 in variants:  # saved after every part: a run cut off by its time limit keeps what it did
+            result["training"].append(train_run(n, TrainConfig(**(base | v)), shape, args.warmup, tf32))
+            save(results, result, args.out)
         texts = [r["dialogue"] for r in rows[:args.eval_n]]
-        evals = [evaluation(model_dir, texts, b, 4 if args.smoke else 200, device)
-                 for b in ((2, 4) if args.smoke else (64, 128))]
+        small, large = (2, 4) if args.smoke else (64, 128)
+        summaries = {}  # at the larger batch: uncompiled (False) and compiled (True)
+        for batch, compile in ((small, False), (large, False), (large, True)):
+            evaluated, summaries[compile] = evaluation(model_dir, texts, batch, 4 if args.smoke else 200, device,
+                                                       compile)
+            if compile:
+                evaluated["identical_to_uncompiled"] = sum(a == b for a, b in zip(summaries[True], summaries[False],
+                                                                                  strict=True))
+            result["evaluation"].append(evaluated)
+            save(results, result, args.out)
+    training, evals = result["training"], result["evaluation"]
     print_table([("training", "batch", "first steps s", "steady s/step", "samples/s", "TFLOP/s", "MFU", "peak GiB"),
                  *[(r["name"], r["batch"], f"{r['first_steps_s']:.1f}", f"{r['steady_median_step_s']:.3f}",
                     f"{r['steady_samples_per_s']:.1f}", f"{r['achieved_tflops'] or 0:.1f}",
                     f"{r['mfu']:.1%}" if r["mfu"] else "-",
                     f"{r['peak_memory_gib']:.1f}" if r["peak_memory_gib"] else "-") for r in training]])
-    print_table([("evaluation", "batch", "seconds"),
-                 *[(f"{e['dialogues']} dialogues, {e['max_new_tokens']} tokens", e["batch_size"],
-                    f"{e['seconds']:.1f}") for e in evals]])
-    save("gpu_paths" + ("-smoke" if args.smoke else ""),
-         {"data": source, "model": name, "device": device, "training": training, "evaluation": evals}, args.out)
+    print_table([("evaluation", "batch", "warm-up s", "seconds", "identical"),
+                 *[(f"{e['dialogues']} dialogues, {e['max_new_tokens']} tokens{', compiled' * e['compile']}",
+                    e["batch_size"], f"{e['warmup_s']:.1f}", f"{e['seconds']:.1f}",
+                    e.get("identical_to_uncompiled", "-")) for e in evals]])
 
 
 if __name__ == "__main__":

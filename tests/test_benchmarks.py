@@ -24,6 +24,7 @@ def test_benchmark_smoke_run(script, tmp_path):
         assert result["ours"]["tokens_processed"] < result["lab"]["tokens_processed"]
     if script == "bench_cpu_eval.py":
         assert result["variants"]["padded_encoder"]["identical_to_now"] == result["dialogues"]
+        assert result["variants"]["compiled"]["identical_to_now"] == result["dialogues"]
     if script == "bench_course.py":
         assert set(result["notebook_heavy_stages_seconds"]) == {"01", "02", "03", "04"}
     if script == "bench_memory.py":
@@ -32,4 +33,5 @@ def test_benchmark_smoke_run(script, tmp_path):
     if script == "bench_gpu_paths.py":
         assert [r["steps"] for r in result["training"]] == [3, 3, 3, 3]
         assert all(r["mean_padded_source"] > 0 and r["achieved_tflops"] > 0 for r in result["training"])
-        assert [e["dialogues"] for e in result["evaluation"]] == [4, 4]
+        assert [e["dialogues"] for e in result["evaluation"]] == [4, 4, 4]
+        assert result["evaluation"][-1]["identical_to_uncompiled"] == 4

@@ -1,12 +1,19 @@
 import copy
 import random
+import shutil
 
+import pytest
 import torch
 from peft import PromptTuningConfig, TaskType, get_peft_model
+from torch._dynamo.utils import counters
 
+from dialogsum_lab.config import EvalConfig
 from dialogsum_lab.data import load_dialogsum
+from dialogsum_lab.errors import UserError
+from dialogsum_lab.evaluation import evaluate_model, load_eval_split
 from dialogsum_lab.generation import generate_summaries, generation_config, summarize
 from dialogsum_lab.prompts import PROMPT_TEMPLATE
+from dialogsum_lab.runs import read_jsonl
 
 
 def test_default_generation_is_greedy_with_room_for_a_summary(tiny):
@@ -93,3 +100,35 @@ def test_prompt_tuning_keeps_its_virtual_tokens_when_the_encoder_runs_prompt_by_
     assert ours != summarize(model, tokenizer, dialogues, config, batch_size=4, progress=False)
     lengths = padded["attention_mask"].sum(1).tolist()
     assert sorted(shapes) == sorted((1, n + 4) for n in lengths)  # each prompt alone, after its 4 virtual tokens
+
+
+def _cxx_found() -> bool:
+    return any(shutil.which(name) for name in ("g++", "clang++", "c++"))
+
+
+@pytest.mark.skipif(not _cxx_found(), reason="torch.compile on a CPU needs a C++ compiler")
+def test_compiled_decoding_scores_the_same_summaries_and_says_so(tiny, tmp_path):
+    model, tokenizer = tiny
+    settings = {"limit": 6, "max_new_tokens": 10, "batch_size": 4, "bootstrap_samples": 20}
+    data = load_eval_split(EvalConfig(**settings))
+    plain = evaluate_model(model, tokenizer, data, tmp_path / "plain", EvalConfig(**settings))
+    torch._dynamo.reset()
+    counters.clear()
+    compiled = evaluate_model(model, tokenizer, data, tmp_path / "compiled", EvalConfig(**settings, compile=True))
+    assert counters["stats"]["unique_graphs"] >= 1  # the decoder step really went through the compiler
+    predictions = [[r["prediction"] for r in read_jsonl(tmp_path / run / "predictions.jsonl")]
+                   for run in ("plain", "compiled")]
+    assert predictions[0] == predictions[1] and len(set(predictions[0])) > 1
+    assert compiled["rouge"] == plain["rouge"]
+    assert (plain["generation"]["compile"], compiled["generation"]["compile"]) == (False, True)
+
+
+def test_compiling_without_a_cpp_compiler_is_one_clear_error(tiny, monkeypatch):
+    model, tokenizer = tiny
+    monkeypatch.setattr(torch._inductor.config.cpp, "cxx", (None, "/nonexistent/g++"))
+    monkeypatch.setattr(torch._inductor.config, "fx_graph_cache", False)
+    torch._dynamo.reset()
+    config = generation_config(model, compile=True, max_new_tokens=3)
+    with pytest.raises(UserError, match=r"needs a C\+\+ compiler .*drop --compile"):
+        summarize(model, tokenizer, ["#Person1#: Hi. #Person2#: Hello."], config, progress=False)
+    torch._dynamo.reset()

@@ -51,7 +51,7 @@ def run_evaluation(path: str | Path, config: EvalConfig, out: str | Path | None,
 def evaluate_model(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, dataset: Dataset, out_dir: Path,
                    config: EvalConfig, metadata: dict | None = None) -> dict:
     """Summarise every dialogue of `dataset`, score against its references, write both files."""
-    generation = generation_config(model, max_new_tokens=config.max_new_tokens)
+    generation = generation_config(model, compile=config.compile, max_new_tokens=config.max_new_tokens)
     start = time.perf_counter()
     summaries = generate_summaries(model, tokenizer, dataset["dialogue"], generation, config.batch_size,
                                    config.template, config.max_source_length)
@@ -60,7 +60,8 @@ def evaluate_model(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, d
     extra = {
         "prompt_template": config.template,
         "generation": {"strategy": "greedy", "max_new_tokens": config.max_new_tokens, "batch_size": config.batch_size,
-                       "max_source_length": config.max_source_length, "seconds": round(seconds, 3),
+                       "compile": config.compile, "max_source_length": config.max_source_length,
+                       "seconds": round(seconds, 3),
                        "dialogues_per_second": round(n / seconds, 3) if seconds else None,
                        "truncated_prompts": summaries.truncated_prompts,
                        "max_prompt_tokens": max(summaries.prompt_tokens, default=0),

@@ -6,7 +6,10 @@ longest member; results come back in the caller's order. On a CPU the
 encoder then reads each prompt of a batch alone: there its cost is
 arithmetic, and padding a batch of real dialogues to its longest prompt
 more than tripled it (benchmarks/README.md, section 8), while the decoder
-steps still share the batch.
+steps still share the batch. `compile=True` decodes with a static cache and a
+compiled decoder step, for the same summaries: meant for GPUs, where a decoder
+step of a small model is bound by kernel launches (on a 2-core CPU it did not
+pay, section 8 again).
 """
 
 import copy
@@ -20,10 +23,11 @@ from functools import partial
 import torch
 from tqdm.auto import tqdm
 from tqdm.std import tqdm as text_tqdm
-from transformers import GenerationConfig, PreTrainedModel, PreTrainedTokenizerBase
+from transformers import CompileConfig, GenerationConfig, PreTrainedModel, PreTrainedTokenizerBase
 from transformers.modeling_outputs import BaseModelOutput
 
 from dialogsum_lab.config import DEFAULT_MAX_NEW_TOKENS, DEFAULT_MAX_SOURCE_LENGTH
+from dialogsum_lab.errors import UserError
 from dialogsum_lab.prompts import PROMPT_TEMPLATE
 
 log = logging.getLogger(__name__)
@@ -47,10 +51,18 @@ class Summaries:
         return sum(n > self.max_source_length for n in self.prompt_tokens)
 
 
-def generation_config(model: PreTrainedModel, **overrides) -> GenerationConfig:
-    """The model's own generation config (start/eos/pad ids), greedy, with `overrides` applied."""
+def generation_config(model: PreTrainedModel, compile: bool = False, **overrides) -> GenerationConfig:
+    """The model's own generation config (start/eos/pad ids), greedy, with `overrides` applied.
+
+    `compile`: a static cache, whose fixed shapes let transformers compile the decoder step, on a CPU too
+    (where it does not by default). CUDA keeps transformers' CUDA-graph mode; a CPU has no graphs to replay.
+    """
     config = copy.deepcopy(model.generation_config)
     settings = {"max_new_tokens": DEFAULT_MAX_NEW_TOKENS, "do_sample": False, "num_beams": 1, "max_length": None}
+    if compile:
+        compiled = CompileConfig() if model.device.type == "cuda" else CompileConfig(mode="default")
+        compiled._compile_all_devices = True  # transformers' own switch for devices it does not compile on
+        settings |= {"cache_implementation": "static", "compile_config": compiled}
     config.update(**(settings | overrides))
     return config
 
@@ -89,7 +101,7 @@ def generate_summaries(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBas
             batch = order[start:start + batch_size]
             inputs = tokenizer.pad({"input_ids": [encoded[i] for i in batch]}, padding=True,
                                    pad_to_multiple_of=multiple, return_tensors="pt").to(model.device)
-            generated = model.generate(**inputs, generation_config=config)
+            generated = _generate(model, inputs, config)
             for i, text in zip(batch, tokenizer.batch_decode(generated, skip_special_tokens=True), strict=True):
                 texts[i] = text.strip()
             for i, (count, done) in zip(batch, _count_new_tokens(generated, config), strict=True):
@@ -135,6 +147,16 @@ def _encoder_without_padding(model: PreTrainedModel) -> Iterator[None]:
             del encoder.forward
         else:
             encoder.forward = own
+
+
+def _generate(model: PreTrainedModel, inputs, config: GenerationConfig) -> torch.Tensor:
+    """`model.generate`, with a compiler failure (on a CPU: no C++ compiler) said in one line."""
+    try:
+        return model.generate(**inputs, generation_config=config)
+    except torch._dynamo.exc.BackendCompilerFailed as err:
+        reason = str(err).strip().splitlines()[0]
+        raise UserError(f"compiling the decoder failed ({reason}). On a CPU, torch.compile needs a C++ compiler "
+                        "(e.g. `apt install g++`); or generate without compiling (drop --compile).") from None
 
 
 def _encode(tokenizer: PreTrainedTokenizerBase, prompts: list[str], max_length: int) -> tuple[list, list[int]]:
