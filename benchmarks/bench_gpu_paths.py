@@ -134,21 +134,20 @@ def main() -> None:
                     ("lora + checkpointing", {"method": "lora", "learning_rate": 1e-3, "gradient_checkpointing": True,
                                               **lab_lora}, False)]
         result = {"data": source, "model": name, "device": device, "training": [], "evaluation": []}
-        results = "gpu_paths" + ("-smoke" if args.smoke else "")
+        file_name = "gpu_paths" + ("-smoke" if args.smoke else "")
         for n, v, tf32 in variants:  # saved after every part: a run cut off by its time limit keeps what it did
             result["training"].append(train_run(n, TrainConfig(**(base | v)), shape, args.warmup, tf32))
-            save(results, result, args.out)
+            save(file_name, result, args.out)
         texts = [r["dialogue"] for r in rows[:args.eval_n]]
         small, large = (2, 4) if args.smoke else (64, 128)
-        summaries = {}  # at the larger batch: uncompiled (False) and compiled (True)
+        previous = []  # the compiled run follows the uncompiled one at the same batch, to compare with
         for batch, compile in ((small, False), (large, False), (large, True)):
-            evaluated, summaries[compile] = evaluation(model_dir, texts, batch, 4 if args.smoke else 200, device,
-                                                       compile)
+            evaluated, summaries = evaluation(model_dir, texts, batch, 4 if args.smoke else 200, device, compile)
             if compile:
-                evaluated["identical_to_uncompiled"] = sum(a == b for a, b in zip(summaries[True], summaries[False],
-                                                                                  strict=True))
+                evaluated["identical_to_uncompiled"] = sum(a == b for a, b in zip(summaries, previous, strict=True))
+            previous = summaries
             result["evaluation"].append(evaluated)
-            save(results, result, args.out)
+            save(file_name, result, args.out)
     training, evals = result["training"], result["evaluation"]
     print_table([("training", "batch", "first steps s", "steady s/step", "samples/s", "TFLOP/s", "MFU", "peak GiB"),
                  *[(r["name"], r["batch"], f"{r['first_steps_s']:.1f}", f"{r['steady_median_step_s']:.3f}",
