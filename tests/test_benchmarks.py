@@ -24,6 +24,7 @@ def test_benchmark_smoke_run(script, tmp_path):
         assert result["ours"]["tokens_processed"] < result["lab"]["tokens_processed"]
     if script == "bench_cpu_eval.py":
         assert result["variants"]["padded_encoder"]["identical_to_now"] == result["dialogues"]
+        assert result["variants"]["sdpa_attention"]["identical_to_now"] == result["dialogues"]
         assert result["variants"]["compiled"]["identical_to_now"] == result["dialogues"]
     if script == "bench_course.py":
         assert set(result["notebook_heavy_stages_seconds"]) == {"01", "02", "03", "04"}

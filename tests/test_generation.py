@@ -6,6 +6,7 @@ import pytest
 import torch
 from peft import PromptTuningConfig, TaskType, get_peft_model
 from torch._dynamo.utils import counters
+from transformers.models.t5 import modeling_t5
 
 from dialogsum_lab.config import EvalConfig
 from dialogsum_lab.data import load_dialogsum
@@ -80,6 +81,19 @@ def test_on_a_cpu_the_encoder_reads_each_prompt_without_padding(tiny):
     assert ours == expected
     lengths = [len(ids) for ids in tokenizer([PROMPT_TEMPLATE.format(dialogue=d) for d in dialogues])["input_ids"]]
     assert len(set(lengths)) > 1 and sorted(shapes) == sorted((1, n) for n in lengths)  # no padding
+
+
+def test_on_a_cpu_generation_attends_eagerly_and_gives_the_model_its_own_attention_back(tiny, monkeypatch):
+    model, tokenizer = tiny
+    stacks = (model, model.get_encoder(), model.get_decoder())
+    assert {m.config._attn_implementation for m in stacks} == {"sdpa"}
+    calls = []
+    eager = modeling_t5.eager_attention_forward
+    monkeypatch.setattr(modeling_t5, "eager_attention_forward", lambda *a, **k: calls.append(1) or eager(*a, **k))
+    dialogues = load_dialogsum("sample")["validation"]["dialogue"][:3]
+    summarize(model, tokenizer, dialogues, generation_config(model, max_new_tokens=3), progress=False)
+    assert calls  # the same summaries as SDPA's: test_on_a_cpu_the_encoder_reads_each_prompt_without_padding
+    assert {m.config._attn_implementation for m in stacks} == {"sdpa"}
 
 
 def test_prompt_tuning_keeps_its_virtual_tokens_when_the_encoder_runs_prompt_by_prompt(tiny):
