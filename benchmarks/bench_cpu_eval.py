@@ -3,11 +3,11 @@
 Same process, same dialogues, same forced summary length: the lab's loop (one dialogue at a time,
 fp32) is the baseline; then `summarize` (batched, length-sorted) as it was (the encoder reads the
 padded batch, attention by SDPA) and as it is (the encoder reads each prompt alone, eager attention),
-then variants of today's path: SDPA attention as before, a static cache with the decoder step compiled (`--compile`: the
-first run pays the compiling, the next shows the steady state), the model's weights in bfloat16,
-and its linear layers dynamically quantised to int8. Each variant's summaries are compared with
-today's fp32 `summarize`. The profile splits one batch's time into the encoder pass (padded batch
-vs prompt by prompt) and the decoder steps.
+then variants of today's path: SDPA attention as before, a static cache with the decoder step
+compiled (`--compile`: the first run pays the compiling, the next shows the steady state), the
+model's weights in bfloat16, and its linear layers dynamically quantised to int8. Each variant's
+summaries are compared with today's fp32 `summarize`. The profile splits one batch's time into the
+encoder pass (padded batch vs prompt by prompt) and the decoder steps.
 """
 
 import time

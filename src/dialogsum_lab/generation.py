@@ -7,10 +7,10 @@ encoder then reads each prompt of a batch alone: there its cost is
 arithmetic, and padding a batch of real dialogues to its longest prompt
 more than tripled it (benchmarks/README.md, section 8), while the decoder
 steps still share the batch; and T5 attends with plain matmuls rather than
-SDPA, a few percent faster there for the same summaries. `compile=True` decodes with a static cache and a
-compiled decoder step, for the same summaries: meant for GPUs, where a decoder
-step of a small model is bound by kernel launches (on a 2-core CPU it did not
-pay, section 8 again).
+SDPA, a few percent faster there for the same summaries. `compile=True`
+decodes with a static cache and a compiled decoder step, for the same
+summaries: meant for GPUs, where a decoder step of a small model is bound by
+kernel launches (on a 2-core CPU it did not pay, section 8 again).
 """
 
 import copy
