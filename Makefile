@@ -28,12 +28,13 @@ lint: $(STAMP)
 test: lint notebooks $(SAGEMAKER_STAMP)
 	DIALOGSUM_LAB_EXECUTED_NOTEBOOKS="$(CURDIR)/$(NB_OUT)" $(BIN)/pytest
 
-# Execute every notebook headless on the smoke preset (fails on any cell error); outputs stay in runs/.
-NB_OUT := runs/notebooks-smoke
+# Execute every notebook headless on the default preset, the miniature (fails on any cell error); outputs stay in
+# runs/, where the tests' learning tier reads the runs the notebooks trained.
+NB_OUT := runs/notebooks-default
 notebooks: $(STAMP) $(SAGEMAKER_STAMP)
 	rm -rf $(NB_OUT) && mkdir -p $(NB_OUT)
 	for nb in notebooks/0*.ipynb; do \
-	  $(BIN)/papermill "$$nb" "$(NB_OUT)/$$(basename $$nb)" -p preset smoke -p out_dir "$(CURDIR)/$(NB_OUT)/runs" \
+	  $(BIN)/papermill "$$nb" "$(NB_OUT)/$$(basename $$nb)" -p preset miniature -p out_dir "$(CURDIR)/$(NB_OUT)/runs" \
 	    --cwd "$(NB_OUT)" --no-progress-bar --log-level WARNING || exit 1; \
 	done
 	@echo "all notebooks ran: $(NB_OUT)"

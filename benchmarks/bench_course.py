@@ -15,11 +15,12 @@ from pathlib import Path
 
 from common import SHARED_DEV, parser, print_table, save, saved_model
 
-from dialogsum_lab.config import eval_config, load_preset, train_config
 from dialogsum_lab.evaluation import run_evaluation
 from dialogsum_lab.experiments import StageTimer
-from dialogsum_lab.modeling import TINY_MODEL, merge_adapter
-from dialogsum_lab.runs import read_json
+from dialogsum_lab.files import read_json
+from dialogsum_lab.merging import merge_adapter
+from dialogsum_lab.modeling import TINY_MODEL
+from dialogsum_lab.preset import Preset
 from dialogsum_lab.training import train
 
 # notebook -> the stages it runs on `course` (05 reuses the runs of 01-04 and only compares them)
@@ -51,24 +52,23 @@ def main() -> None:
     args = p.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
         scratch = Path(scratch)
-        preset = load_preset(args.config)
-        preset["train"] |= {"model": flan_t5_base_random(scratch / "model", args.smoke),
-                            "data": dev_folder(Path(args.data or SHARED_DEV), scratch / "data")}
+        preset = Preset.load(args.config, model=flan_t5_base_random(scratch / "model", args.smoke),
+                             data=dev_folder(Path(args.data or SHARED_DEV), scratch / "data"))
         smoke = {"max_steps": 1, "limit_train": 8} if args.smoke else {}
         if args.smoke:
-            preset["evaluate"] |= {"limit": 4, "max_new_tokens": 8, "bootstrap_samples": 10}
+            preset = preset.with_evaluate(limit=4, max_new_tokens=8, bootstrap_samples=10)
         timer = StageTimer()
-        evaluation = eval_config(preset)
+        evaluation = preset.eval_config()
         with timer.stage("zero-shot"):
-            run_evaluation(preset["train"]["model"], evaluation, scratch / "zero-shot", system="zero-shot")
+            run_evaluation(preset.model, evaluation, scratch / "zero-shot", system="zero-shot")
         steps = {}
         for method in ("full", "lora", "prompt_tuning"):
-            config = train_config(preset, method, smoke)
+            config = preset.train_config(method, smoke)
             with timer.stage(f"train {method}"):
                 run = train(config, scratch / method)
             steps[method] = read_json(run / "train_metrics.json")["global_step"]
             with timer.stage(f"evaluate {method}"):
-                run_evaluation(run, eval_config(preset, run=run), run / "eval", system=method)
+                run_evaluation(run, preset.eval_config(run=run), run / "eval", system=method)
             if method == "lora":
                 with timer.stage("merge lora"):
                     merge_adapter(str(run), scratch / "merged")
@@ -82,7 +82,7 @@ def main() -> None:
           "data": "shared dev dialogues: train = first 400, test = last 100" if not args.smoke else "sample",
           "evaluate": {"dialogues": evaluation.limit, "max_new_tokens": evaluation.max_new_tokens,
                        "batch_size": evaluation.batch_size, "mean_new_tokens": summary.get("mean_tokens")},
-          "train_steps": steps, "batch_size": preset["train"]["batch_size"], "stages_seconds": stages,
+          "train_steps": steps, "batch_size": preset.train["batch_size"], "stages_seconds": stages,
           "notebook_heavy_stages_seconds": notebooks}, args.out)
 
 

@@ -6,7 +6,7 @@ import time
 from common import parser, print_table, save
 
 from dialogsum_lab.experiments import run_demo
-from dialogsum_lab.runs import read_json
+from dialogsum_lab.files import read_json
 
 
 def main() -> None:

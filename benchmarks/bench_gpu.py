@@ -22,7 +22,8 @@ from common import machine, model_and_tokenizer, print_table, save, saved_model
 from peft import LoraConfig, TaskType, get_peft_model
 
 from dialogsum_lab.generation import generation_config, summarize
-from dialogsum_lab.modeling import FLAN_T5_BASE_SHAPE, count_parameters
+from dialogsum_lab.modeling import count_parameters
+from dialogsum_lab.random_models import FLAN_T5_BASE_SHAPE
 
 # The lab's LoRA (as configs/lab.yaml); built here directly so this check needs no `datasets`.
 LAB_LORA = {"r": 32, "lora_alpha": 32, "target_modules": ["q", "v"], "lora_dropout": 0.05, "bias": "none"}
@@ -112,7 +113,7 @@ def trainer_compile_check(steps: int = 80) -> list[dict]:
     """The real path: `dialogsum-lab train` (Seq2SeqTrainer, dynamic padding, length-grouped batches,
     variable shapes) on DialogSum, LoRA at batch 32, eager vs `torch_compile: true`."""
     from dialogsum_lab.config import TrainConfig
-    from dialogsum_lab.runs import read_json
+    from dialogsum_lab.files import read_json
     from dialogsum_lab.training import train
 
     root = Path(__file__).resolve().parents[1]

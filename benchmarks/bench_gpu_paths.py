@@ -28,8 +28,9 @@ from transformers import TrainerCallback
 
 from dialogsum_lab.config import TrainConfig
 from dialogsum_lab.generation import generation_config, summarize
-from dialogsum_lab.modeling import FLAN_T5_BASE_SHAPE
-from dialogsum_lab.training import load_base, make_trainer, wrap
+from dialogsum_lab.methods import load_base, wrap
+from dialogsum_lab.random_models import FLAN_T5_BASE_SHAPE
+from dialogsum_lab.trainer_setup import make_trainer
 
 
 class StepClock(TrainerCallback):

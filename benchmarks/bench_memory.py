@@ -28,8 +28,8 @@ def train_steps(variant: str, model_name: str, batch: int, src: int, tgt: int, d
     from peft import get_peft_model
 
     from dialogsum_lab.config import TrainConfig
+    from dialogsum_lab.methods import PEFT_CONFIGS
     from dialogsum_lab.modeling import TINY_MODEL, count_parameters, resolve_model_path
-    from dialogsum_lab.training import PEFT_CONFIGS
 
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     method, _, checkpointing = variant.partition("+")

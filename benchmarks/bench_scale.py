@@ -16,7 +16,8 @@ from pathlib import Path
 import torch
 from common import parser, print_table, save
 
-from dialogsum_lab.modeling import TINY_MODEL, load_tokenizer, random_flan_t5
+from dialogsum_lab.modeling import TINY_MODEL, load_tokenizer
+from dialogsum_lab.random_models import random_flan_t5
 
 
 def torchrun(processes: int, args: list[str]) -> None:

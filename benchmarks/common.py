@@ -13,7 +13,8 @@ from pathlib import Path
 
 import torch
 
-from dialogsum_lab.modeling import TINY_MODEL, load_model_and_tokenizer, load_tokenizer, random_flan_t5
+from dialogsum_lab.modeling import TINY_MODEL, load_model_and_tokenizer, load_tokenizer
+from dialogsum_lab.random_models import random_flan_t5
 from dialogsum_lab.runs import write_json
 
 SHARED_DEV = Path(__file__).resolve().parents[2] / "shared" / "dialogsum" / "dialogsum.dev.jsonl"

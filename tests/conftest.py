@@ -28,3 +28,14 @@ def tiny(tiny_cache):
     from dialogsum_lab.modeling import TINY_MODEL, load_model_and_tokenizer
 
     return load_model_and_tokenizer(TINY_MODEL, dtype="float32", device="cpu")
+
+
+@pytest.fixture(scope="session")
+def lora_run(tiny_cache, tmp_path_factory):
+    """One toy LoRA run for the tests that read one: 8 steps, checkpoints at 4 and 8, an eval loss."""
+    from helpers import quick
+
+    from dialogsum_lab.training import train
+
+    return train(quick("lora", save_strategy="steps", save_steps=4, eval_strategy="steps"),
+                 tmp_path_factory.mktemp("runs") / "lora")

@@ -7,11 +7,14 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow
+
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
 @pytest.mark.parametrize("script", ["bench_generate.py", "bench_train.py", "bench_memory.py", "bench_demo.py",
-                                    "bench_course.py", "bench_cpu_eval.py", "bench_gpu_paths.py"])
+                                    "bench_course.py", "bench_cpu_eval.py", "bench_gpu_paths.py",
+                                    "bench_miniature.py"])
 def test_benchmark_smoke_run(script, tmp_path):
     out = tmp_path / "result.json"
     subprocess.run([sys.executable, script, "--smoke", "--out", str(out)], cwd=BENCH, check=True,
@@ -31,6 +34,10 @@ def test_benchmark_smoke_run(script, tmp_path):
     if script == "bench_memory.py":
         assert result["methods"]["lora"]["trainable"] < result["methods"]["full"]["trainable"]
         assert result["methods"]["lora+gc"]["losses"] == pytest.approx(result["methods"]["lora"]["losses"], rel=1e-5)
+    if script == "bench_miniature.py":
+        assert [r["system"] for r in result["methods"]] == ["zero-shot", "full"]
+        assert [v["variant"] for v in result["precision_variants"]][1:] == ["bf16 weights",
+                                                                             "int8 dynamic (linear layers)"]
     if script == "bench_gpu_paths.py":
         assert [r["steps"] for r in result["training"]] == [3, 3, 3, 3]
         assert all(r["mean_padded_source"] > 0 and r["achieved_tflops"] > 0 for r in result["training"])

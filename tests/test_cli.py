@@ -10,7 +10,7 @@ from dialogsum_lab.config import EvalConfig
 
 def test_zero_shot_end_to_end_and_refuses_to_overwrite(tmp_path, capsys, caplog):
     out = tmp_path / "run"
-    assert main(["zero-shot", "--limit", "4", "--max-new-tokens", "8", "--out", str(out),
+    assert main(["zero-shot", "--config", "smoke", "--limit", "4", "--max-new-tokens", "8", "--out", str(out),
                  "--bootstrap-samples", "50", "--max-source-length", "16"]) == 0
     printed = capsys.readouterr().out
     assert "mean_over_references" in printed and "rougeLsum" in printed
@@ -26,7 +26,7 @@ def test_zero_shot_end_to_end_and_refuses_to_overwrite(tmp_path, capsys, caplog)
     saved = yaml.safe_load((out / "eval_config.yaml").read_text())
     assert (saved["max_new_tokens"], saved["max_source_length"], saved["limit"]) == (8, 16, 4)
     before = (out / "metrics.json").read_text()
-    assert main(["zero-shot", "--limit", "2", "--out", str(out)]) == 2
+    assert main(["zero-shot", "--config", "smoke", "--limit", "2", "--out", str(out)]) == 2
     assert "already holds results" in capsys.readouterr().err
     assert (out / "metrics.json").read_text() == before
 
@@ -64,18 +64,20 @@ def test_score_text_and_jsonl_predictions(tmp_path, capsys):
 
 
 def test_missing_data_is_one_line_error(tmp_path, capsys):
-    assert main(["zero-shot", "--data", str(tmp_path / "nope.jsonl"), "--out", str(tmp_path / "r")]) == 2
+    assert main(["zero-shot", "--config", "smoke", "--data", str(tmp_path / "nope.jsonl"), "--out",
+                 str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("dialogsum-lab: error:") and "Traceback" not in err
 
 
+@pytest.mark.slow
 def test_demo_runs_the_whole_lab(tmp_path, capsys):
     import pandas as pd
 
     out = tmp_path / "demo"
-    assert main(["demo", "--out", str(out)]) == 0
+    assert main(["demo", "--config", "smoke", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert "Wall time by stage" in printed and "Absolute percentage improvement of lora" in printed
+    assert "Wall time by stage" in printed and "lora minus zero-shot (the baseline), in ROUGE points" in printed
     table = pd.read_csv(out / "comparison" / "comparison.csv")
     assert list(table.system) == ["zero-shot", "full", "lora", "prompt_tuning"]
     assert (out / "comparison" / "rouge_bars.png").stat().st_size > 1000
@@ -85,11 +87,13 @@ def test_demo_runs_the_whole_lab(tmp_path, capsys):
     assert set(timings) >= {"train lora", "evaluate lora", "compare"}
 
 
+@pytest.mark.slow
 def test_demo_runs_the_course_preset_on_local_copies(tmp_path, capsys):
     """`--config course` with --model/--data pointing at local copies (the tiny model stands in for flan-t5-base):
     the course's step counts, subsets and 50-dialogue limit, end to end."""
     out = tmp_path / "demo"
-    assert main(["demo", "--config", "course", "--model", "tiny-random-t5", "--data", "sample", "--methods", "lora",
+    assert main(["demo", "--config", "smoke", "--config", "course", "--model", "tiny-random-t5", "--data", "sample",
+                 "--methods", "lora",
                  "--out", str(out)]) == 0
     config = yaml.safe_load((out / "lora" / "config.yaml").read_text())
     assert config["model"] == "tiny-random-t5" and config["data"] == "sample"
@@ -101,7 +105,8 @@ def test_demo_runs_the_course_preset_on_local_copies(tmp_path, capsys):
 
 def test_train_resume_evaluate_merge_compare_from_the_command_line(tmp_path, capsys):
     run = tmp_path / "lora"
-    assert main(["train", "--method", "lora", "--max_steps", "4", "--save_strategy", "steps", "--save_steps", "2",
+    assert main(["train", "--config", "smoke", "--method", "lora", "--max_steps", "4", "--save_strategy", "steps",
+                 "--save_steps", "2",
                  "--eval_strategy", "no", "--lora_r", "4", "--out", str(run)]) == 0
     config = (run / "config.yaml").read_text()
     assert "lora_r: 4" in config and "max_steps: 4" in config
@@ -118,8 +123,9 @@ def test_train_resume_evaluate_merge_compare_from_the_command_line(tmp_path, cap
     assert (tmp_path / "cmp" / "comparison.md").exists()
 
 
+@pytest.mark.slow
 def test_forgetting_check_scores_both_tasks(tmp_path, capsys):
-    assert main(["forgetting", "--out", str(tmp_path / "f")]) == 0
+    assert main(["forgetting", "--config", "smoke", "--out", str(tmp_path / "f")]) == 0
     text = (tmp_path / "f" / "forgetting.md").read_text()
     for name in ("original", "single-task", "multi-task", "summary_rougeL", "topic_rougeL"):
         assert name in text
@@ -140,7 +146,8 @@ def test_evaluation_flags_come_from_the_eval_config():
 def custom_run(tmp_path_factory):
     """A tiny LoRA run trained with its own prompt and a short source length."""
     run = tmp_path_factory.mktemp("custom") / "run"
-    assert main(["train", "--method", "lora", "--max_steps", "2", "--eval_strategy", "no", "--save_strategy", "no",
+    assert main(["train", "--config", "smoke", "--method", "lora", "--max_steps", "2", "--eval_strategy", "no",
+                 "--save_strategy", "no",
                  "--prompt_template", "Condense this chat: {dialogue} Condensed:", "--max_source_length", "24",
                  "--out", str(run)]) == 0
     return run
@@ -159,19 +166,20 @@ def test_evaluate_scores_a_run_with_the_settings_it_was_trained_with(custom_run,
 def test_overwrite_replaces_a_run_only_when_the_new_one_succeeds(tmp_path, capsys):
     run = tmp_path / "run"
     quick = ["--max_steps", "2", "--eval_strategy", "no", "--out", str(run)]
-    assert main(["train", "--method", "lora", "--save_strategy", "steps", "--save_steps", "1", *quick]) == 0
+    assert main(["train", "--config", "smoke", "--method", "lora", "--save_strategy", "steps", "--save_steps", "1",
+                 *quick]) == 0
     before = sorted(p.relative_to(run) for p in run.rglob("*"))
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"dialogue": broken\n')
-    assert main(["train", "--method", "full", "--data", str(bad), "--overwrite", *quick]) == 2
+    assert main(["train", "--config", "smoke", "--method", "full", "--data", str(bad), "--overwrite", *quick]) == 2
     assert sorted(p.relative_to(run) for p in run.rglob("*")) == before  # the failed retry changed nothing
     assert "method: lora" in (run / "config.yaml").read_text()
 
-    assert main(["train", "--method", "full", "--save_strategy", "no", "--overwrite", *quick]) == 0
+    assert main(["train", "--config", "smoke", "--method", "full", "--save_strategy", "no", "--overwrite", *quick]) == 0
     assert (run / "model" / "model.safetensors").exists() and not (run / "model" / "adapter_config.json").exists()
     assert not list(run.glob("checkpoints/checkpoint-*")) and "method: full" in (run / "config.yaml").read_text()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.jsonl", "run"]  # no staging folder left behind
 
     fresh = tmp_path / "fresh"
-    assert main(["train", "--data", str(bad), "--out", str(fresh)]) == 2
+    assert main(["train", "--config", "smoke", "--data", str(bad), "--out", str(fresh)]) == 2
     assert not fresh.exists()  # a failed new run leaves nothing to block its retry

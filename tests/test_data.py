@@ -88,8 +88,7 @@ def test_single_file_is_the_split_its_name_says(tmp_path):
 
 @pytest.mark.parametrize(("content", "message"), [
     ('{"dialogue": "x", "summary": "y"}\n{"dialogue": "x", summary}\n', r"line 2: malformed JSON"),
-    ('{"text": "x", "summary": "y"}\n', r"no 'dialogue' column \(found: text, summary\)"),
-    ('{"dialogue": "x", "abstract": "y"}\n', r"no 'summary' or 'summary1' column"),
+    ('{"text": "x", "summary": "y"}\n', r"no 'dialogue' column \(found: 'text', 'summary'\)"),
     ('{"dialogue": "x", "summary": "y"}\n{"dialogue": "  ", "summary": "y"}\n', r"line 2: empty dialogue"),
     ('{"dialogue": "x", "summary": ""}\n', r"line 1: empty summary"),
     ('[1, 2]\n', r"line 1: expected a JSON object"),

@@ -9,6 +9,8 @@ import pytest
 
 from dialogsum_lab.cli import main
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def still_model(tmp_path_factory):
@@ -37,7 +39,8 @@ LAUNCHERS = {
 @pytest.mark.parametrize(("method", "launcher"), [("lora", "torchrun"), ("full", "torchrun"), ("lora", "accelerate")])
 def test_two_processes_match_one_process_and_gradient_accumulation(still_model, tmp_path, method, launcher, capsys):
     # 8 dialogues, a global batch of 8: every step sees every dialogue, however the batch is split.
-    common = ["train", "--method", method, "--model", str(still_model), "--limit-train", "8", "--max-steps", "3",
+    common = ["train", "--config", "smoke", "--method", method, "--model", str(still_model), "--limit-train", "8",
+              "--max-steps", "3",
               "--eval-strategy", "no", "--save-strategy", "no", "--logging-steps", "1", "--device", "cpu",
               "--lora-dropout", "0"]
     assert main([*common, "--batch-size", "8", "--out", str(tmp_path / "one")]) == 0

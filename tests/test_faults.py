@@ -33,7 +33,8 @@ BAD_DATA = [
     ("test.jsonl", b"\x00\x01\xff\xfe binary", ["zero-shot"], r"test.jsonl: cannot read the file .*UTF-8"),
     ("test.jsonl", "café".encode("latin-1"), ["zero-shot"], r"test.jsonl: cannot read the file .*UTF-8"),
     ("test.jsonl", f"{ROW}\n{{broken\n".encode(), ["zero-shot"], r"test.jsonl, line 2: malformed JSON"),
-    ("test.jsonl", b'{"text": "x", "summary": "y"}\n', ["zero-shot"], r"no 'dialogue' column \(found: text, summary\)"),
+    ("test.jsonl", b'{"text": "x", "summary": "y"}\n', ["zero-shot"],
+     r"no 'dialogue' column \(found: 'text', 'summary'\)"),
     ("test.jsonl", f'{ROW}\n{{"id": "b", "dialogue": " ", "summary": "s"}}\n'.encode(), ["zero-shot"],
      r"test.jsonl, line 2: empty dialogue.*--skip-invalid"),
     ("test.json", b'{"rows": 3}', ["zero-shot"], r"test.json: expected rows .* got a JSON dict"),
@@ -50,14 +51,14 @@ def test_bad_data_is_one_line_naming_file_line_and_fix(tmp_path, capsys, name, c
 
     (tmp_path / name).write_bytes(content)
     out = tmp_path / "out"
-    assert main([command[0], "--data", str(tmp_path / name), "--out", str(out), *command[1:]]) == 2
+    assert main([command[0], "--config", "smoke", "--data", str(tmp_path / name), "--out", str(out), *command[1:]]) == 2
     assert re.search(message, one_line_error(capsys))
     assert not out.exists()  # nothing written, so the corrected retry needs no --overwrite
 
 
 def test_a_folder_without_split_files_and_a_wrong_prediction_count(tmp_path, capsys):
     (tmp_path / "notes.txt").write_text("nothing here")
-    assert main(["zero-shot", "--data", str(tmp_path), "--out", str(tmp_path / "o")]) == 2
+    assert main(["zero-shot", "--config", "smoke", "--data", str(tmp_path), "--out", str(tmp_path / "o")]) == 2
     assert "has no data files named by split" in one_line_error(capsys)
     (tmp_path / "one.txt").write_text("a single summary\n")
     assert main(["score", "--predictions", str(tmp_path / "one.txt"), "--out", str(tmp_path / "s")]) == 2
@@ -96,7 +97,7 @@ def test_bad_settings_are_refused_before_anything_is_written(tmp_path, capsys, p
     if preset:
         (tmp_path / "preset.yaml").write_text(preset)
     out = tmp_path / "out"
-    assert main(["train", "--method", "lora", *config, *options, *QUICK, "--out", str(out)]) == 2
+    assert main(["train", "--config", "smoke", "--method", "lora", *config, *options, *QUICK, "--out", str(out)]) == 2
     assert re.search(message, one_line_error(capsys))
     assert not out.exists()
 
@@ -134,9 +135,9 @@ def test_a_second_run_into_the_same_folder_is_refused(tmp_path, capsys):
 
     out = tmp_path / "run"
     with claim(out):  # as another process busy writing it would hold it
-        assert main(["zero-shot", "--limit", "1", "--max-new-tokens", "2", "--out", str(out)]) == 2
+        assert main(["zero-shot", "--config", "smoke", "--limit", "1", "--max-new-tokens", "2", "--out", str(out)]) == 2
         assert "another dialogsum-lab process is writing" in one_line_error(capsys)
-    assert main(["zero-shot", "--limit", "1", "--max-new-tokens", "2", "--out", str(out)]) == 0
+    assert main(["zero-shot", "--config", "smoke", "--limit", "1", "--max-new-tokens", "2", "--out", str(out)]) == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]  # no lock or staging files left behind
 
 
@@ -150,7 +151,8 @@ def test_written_files_have_the_permissions_of_any_new_file(tmp_path):
 @contextmanager
 def training_process(run: Path, log: Path) -> Iterator[subprocess.Popen]:
     """A long tiny-model run in its own process, checkpointing every 3 steps, once a checkpoint is complete."""
-    command = [sys.executable, "-m", "dialogsum_lab.cli", "train", "--method", "lora", "--max-steps", "100000",
+    command = [sys.executable, "-m", "dialogsum_lab.cli", "train", "--config", "smoke", "--method", "lora",
+               "--max-steps", "100000",
                "--save-strategy", "steps", "--save-steps", "3", "--eval-strategy", "no", "--out", str(run)]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log.open("w"))
     try:
@@ -167,7 +169,7 @@ def training_process(run: Path, log: Path) -> Iterator[subprocess.Popen]:
 
 def resume_steps(run: Path, extra: int) -> tuple[int, int]:
     """(step resumed from, global step reached after `extra` more), resuming through the command line."""
-    from dialogsum_lab.training import last_complete_checkpoint
+    from dialogsum_lab.runs import last_complete_checkpoint
 
     start = json.loads((Path(last_complete_checkpoint(run / "checkpoints")) / "trainer_state.json").read_text())[
         "global_step"]
@@ -175,6 +177,7 @@ def resume_steps(run: Path, extra: int) -> tuple[int, int]:
     return start, json.loads((run / "trainer_state.json").read_text())["global_step"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("sent", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)], ids=["sigterm", "ctrl-c"])
 def test_a_signal_saves_a_checkpoint_and_says_how_to_resume(tmp_path, capsys, sent, code):
     run, log = tmp_path / "run", tmp_path / "log"
@@ -194,6 +197,7 @@ def test_a_signal_saves_a_checkpoint_and_says_how_to_resume(tmp_path, capsys, se
     assert resume_steps(run, 2) == (step, step + 2)
 
 
+@pytest.mark.slow
 def test_sigkill_leaves_checkpoints_that_resume(tmp_path):
     run = tmp_path / "run"
     with training_process(run, tmp_path / "log") as process:
@@ -204,6 +208,7 @@ def test_sigkill_leaves_checkpoints_that_resume(tmp_path):
     assert start >= 3 and reached == start + 2
 
 
+@pytest.mark.slow
 def test_the_wheel_carries_presets_and_sample_data(tmp_path):
     """What `pip install .` (and a SageMaker container) gets: no repository around it."""
     root = Path(__file__).resolve().parents[1]
@@ -229,6 +234,7 @@ def test_the_wheel_carries_presets_and_sample_data(tmp_path):
         capture_output=True, text=True, check=True).stdout
 
 
+@pytest.mark.slow
 def test_inside_a_sagemaker_job_it_needs_no_paths_and_resumes_a_restarted_job(tmp_path):
     """The SM_* variables a training container sets; hyperparameters as SageMaker passes them (`--key value`)."""
     from dialogsum_lab.config import SAMPLE_DIR
@@ -242,7 +248,8 @@ def test_inside_a_sagemaker_job_it_needs_no_paths_and_resumes_a_restarted_job(tm
                         "SM_MODEL_DIR": str(tmp_path / "model"), "SM_OUTPUT_DATA_DIR": str(tmp_path / "output"),
                         "DIALOGSUM_LAB_JOB_CHECKPOINTS": str(tmp_path / "checkpoints")}
     (tmp_path / "checkpoints").mkdir()  # the job was given a checkpoint S3 URI
-    command = [sys.executable, "-m", "dialogsum_lab.cli", "train", "--method", "lora", "--max_steps", "60",
+    command = [sys.executable, "-m", "dialogsum_lab.cli", "train", "--config", "smoke", "--method", "lora",
+               "--max_steps", "60",
                "--save_strategy", "steps", "--save_steps", "3", "--eval_strategy", "steps", "--limit_eval", "2",
                "--multitask", "false", "--learning_rate", "1e-2"]
     first = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

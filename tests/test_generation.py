@@ -12,9 +12,9 @@ from dialogsum_lab.config import EvalConfig
 from dialogsum_lab.data import load_dialogsum
 from dialogsum_lab.errors import UserError
 from dialogsum_lab.evaluation import evaluate_model, load_eval_split
+from dialogsum_lab.files import read_jsonl
 from dialogsum_lab.generation import generate_summaries, generation_config, summarize
 from dialogsum_lab.prompts import PROMPT_TEMPLATE
-from dialogsum_lab.runs import read_jsonl
 
 
 def test_default_generation_is_greedy_with_room_for_a_summary(tiny):
@@ -124,7 +124,7 @@ def _cxx_found() -> bool:
 def test_compiled_decoding_scores_the_same_summaries_and_says_so(tiny, tmp_path):
     model, tokenizer = tiny
     settings = {"limit": 6, "max_new_tokens": 10, "batch_size": 4, "bootstrap_samples": 20}
-    data = load_eval_split(EvalConfig(**settings))
+    data = load_eval_split(EvalConfig(**settings))[0]
     plain = evaluate_model(model, tokenizer, data, tmp_path / "plain", EvalConfig(**settings))
     torch._dynamo.reset()
     counters.clear()

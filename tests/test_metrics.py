@@ -9,6 +9,7 @@ from dialogsum_lab.metrics import (
     compute_rouge,
     paired_bootstrap,
     per_example_scores,
+    rouge_matches,
     split_sentences,
 )
 
@@ -98,3 +99,18 @@ def test_unicode_tokenizer_equals_the_default_on_ascii_text():
     for text in texts:
         assert UnicodeTokenizer().tokenize(text) == DefaultTokenizer(use_stemmer=True).tokenize(text)
     assert UnicodeTokenizer().tokenize("Café Москва 会议 🎉") == ["café", "москва", "会", "议", "🎉"]
+
+
+def test_rouge_matches_spell_out_rouge_scores():
+    from rouge_score import rouge_scorer
+
+    scorer = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"], use_stemmer=True)
+    pairs = [("Tom gives Anna a pen. Anna signs the forms.", "Tom lends Anna his pen. She signs the form."),
+             ("the cat sat on the mat", "the the the cat"), ("a b c d", "d c b a"), ("x", "")]
+    for reference, candidate in pairs:
+        ours, theirs = rouge_matches(reference, candidate), scorer.score(reference, candidate)
+        for t in ("rouge1", "rouge2", "rougeL"):
+            assert ours[t]["f1"] == pytest.approx(theirs[t].fmeasure)
+            assert ours[t]["precision"] == pytest.approx(theirs[t].precision)
+    example = rouge_matches(*pairs[0])
+    assert example["rouge2 shared"] == ["sign the", "the form"] and len(example["rougeL LCS"]) == 6

@@ -1,38 +1,20 @@
+"""Training each method: the loss falls, generation changes, peft's counts, the base stays untouched, adapters
+reload, activation checkpointing changes no result."""
+
 import json
 import math
 
 import pytest
 import torch
+from helpers import LEARNING_RATES, quick
 
 from dialogsum_lab.config import TrainConfig
-from dialogsum_lab.errors import UserError
 from dialogsum_lab.generation import generation_config, summarize
-from dialogsum_lab.modeling import (
-    build_tiny_t5,
-    count_parameters,
-    load_model_and_tokenizer,
-    load_trained,
-    merge_adapter,
-    random_flan_t5,
-)
-from dialogsum_lab.reporting import compare_runs
-from dialogsum_lab.training import PEFT_CONFIGS, build_model, make_trainer, resume, train
-
-LEARNING_RATES = {"full": 3e-3, "lora": 1e-2, "prompt_tuning": 0.3, "prefix_tuning": 3e-2, "ia3": 3e-2}
-
-
-def quick(method: str, **overrides) -> TrainConfig:
-    """A few steps on a fixed batch of 8 sample dialogues: enough to see the loss fall."""
-    values = {"method": method, "limit_train": 8, "limit_eval": 4, "batch_size": 8, "max_steps": 8,
-              "logging_steps": 1, "learning_rate": LEARNING_RATES[method], "eval_strategy": "no",
-              "save_strategy": "no", "device": "cpu", "seed": 0}
-    return TrainConfig(**(values | overrides))
-
-
-@pytest.fixture(scope="module")
-def lora_run(tmp_path_factory):
-    return train(quick("lora", save_strategy="steps", save_steps=4, eval_strategy="steps"),
-                 tmp_path_factory.mktemp("runs") / "lora")
+from dialogsum_lab.methods import PEFT_CONFIGS, build_model
+from dialogsum_lab.modeling import count_parameters, load_model_and_tokenizer, load_trained
+from dialogsum_lab.random_models import random_flan_t5
+from dialogsum_lab.trainer_setup import make_trainer
+from dialogsum_lab.training import train
 
 
 def first_step_scores(model, tokenizer) -> torch.Tensor:
@@ -131,72 +113,6 @@ def test_saved_adapter_reloads_to_identical_generations(lora_run):
     assert not any(p.requires_grad for p in reloaded.parameters())
 
 
-def test_merged_lora_equals_unmerged(lora_run, tmp_path):
-    check = merge_adapter(str(lora_run), tmp_path / "merged", device="cpu")
-    assert check["max_abs_logit_difference"] < 1e-4 and check["summaries_identical"]
-    merged, _, info = load_trained(str(tmp_path / "merged"), device="cpu")
-    assert info["adapter"] is None and not hasattr(merged, "peft_config")
-
-
-def test_adapter_on_a_different_base_is_refused_naming_both(lora_run, tmp_path):
-    same_widths = build_tiny_t5(tmp_path / "vocab", vocab_size=700)  # peft alone would load the adapter silently
-    with pytest.raises(UserError, match=r"trained on a different base .*vocab_size \d+ vs \d+ \(trained vs given\)"
-                                        r".*--base"):
-        load_trained(str(lora_run), base=str(same_widths), device="cpu")
-    with pytest.raises(UserError, match="vocab_size"):
-        merge_adapter(str(lora_run), tmp_path / "merged", base=str(same_widths), device="cpu")
-    # An adapter made elsewhere has no record of its base: peft's own shape check still answers clearly.
-    import shutil
-
-    foreign = shutil.copytree(lora_run / "model", tmp_path / "foreign")
-    (foreign / "base_model.json").unlink()
-    narrow = build_tiny_t5(tmp_path / "narrow", d_model=32)
-    with pytest.raises(UserError, match="does not fit base model .*--base"):
-        load_trained(str(foreign), base=str(narrow), device="cpu")
-
-
-def test_resume_continues_from_the_checkpoint_step(lora_run, tmp_path):
-    import shutil
-
-    run = tmp_path / "copy"
-    shutil.copytree(lora_run, run)
-    assert (run / "checkpoints" / "checkpoint-8").is_dir()
-    resume(run, {"max_steps": 12})
-    state = json.loads((run / "trainer_state.json").read_text())
-    steps = [h["step"] for h in state["log_history"] if "loss" in h]
-    assert state["global_step"] == 12
-    assert steps == list(range(1, 13))  # 1-8 restored from the checkpoint, 9-12 new: none repeated
-
-
-def test_resume_needs_a_checkpoint(tmp_path):
-    run = train(quick("lora", max_steps=2), tmp_path / "nockpt")
-    with pytest.raises(UserError, match="no checkpoint to resume from"):
-        resume(run)
-
-
-def test_compare_reports_the_runs_own_numbers(lora_run, tmp_path):
-    from dialogsum_lab.experiments import evaluate_path
-
-    preset = {"train": {"data": "sample", "device": "cpu"},
-              "evaluate": {"split": "test", "limit": 5, "max_new_tokens": 12, "bootstrap_samples": 100}}
-    evaluate_path("tiny-random-t5", preset, tmp_path / "zero", system="zero-shot")
-    evaluate_path(lora_run, preset, lora_run / "eval-test", system="lora")
-    text = compare_runs([tmp_path / "zero", lora_run], tmp_path / "cmp", bootstrap_samples=100)
-    assert "Absolute percentage improvement of lora over the original model (zero-shot)" in text
-    import pandas as pd
-
-    table = pd.read_csv(tmp_path / "cmp" / "comparison.csv")
-    for name, folder in (("zero-shot", tmp_path / "zero"), ("lora", lora_run / "eval-test")):
-        metrics = json.loads((folder / "metrics.json").read_text())["rouge"]["mean_over_references"]
-        row = table[table.system == name].iloc[0]
-        for t in ("rouge1", "rouge2", "rougeL", "rougeLsum"):
-            assert row[t] == pytest.approx(metrics[t]["mean"], abs=1e-12)
-    train_metrics = json.loads((lora_run / "train_metrics.json").read_text())
-    assert table[table.system == "lora"].iloc[0]["trainable_params"] == train_metrics["trainable_parameters"]
-    for name in ("rouge_bars.png", "significance.csv", "side_by_side.md", "comparison.md"):
-        assert (tmp_path / "cmp" / name).stat().st_size > 0
-
-
 @pytest.mark.parametrize("method", ["lora", "prompt_tuning"])
 def test_gradient_checkpointing_leaves_the_loss_curve_as_it_was(method, tmp_path):
     """Checkpointing recomputes the same forward (dropout included) in backward: it may cost time, never results."""
@@ -207,34 +123,3 @@ def test_gradient_checkpointing_leaves_the_loss_curve_as_it_was(method, tmp_path
         curves[checkpointing] = [h["loss"] for h in state["log_history"] if "loss" in h]
     assert len(curves[True]) == 4 and all(math.isfinite(x) for x in curves[True])
     assert curves[True] == pytest.approx(curves[False], rel=1e-5)
-
-
-def test_notebook_runs_are_reused_only_with_equal_settings(tmp_path, capsys):
-    import copy
-
-    from dialogsum_lab.experiments import ensure_baseline, ensure_run
-
-    preset = {"train": {"limit_train": 8, "max_steps": 2, "eval_strategy": "no", "save_strategy": "no",
-                        "device": "cpu"},
-              "methods": {"lora": {"learning_rate": 1e-2}},
-              "evaluate": {"limit": 2, "max_new_tokens": 4, "bootstrap_samples": 20}}
-    run = ensure_run(preset, "lora", tmp_path / "lora")
-    stamp = (run / "train_metrics.json").stat().st_mtime_ns
-    assert ensure_run(preset, "lora", run) == run and "Reusing the finished lora run" in capsys.readouterr().out
-    edited = copy.deepcopy(preset)
-    edited["methods"]["lora"]["learning_rate"] = 2e-2
-    with pytest.raises(UserError, match=r"other settings \(learning_rate: 0.01 -> 0.02\).*overwrite=True"):
-        ensure_run(edited, "lora", run)
-    longer = copy.deepcopy(preset)
-    longer["evaluate"]["max_new_tokens"] = 5
-    with pytest.raises(UserError, match=r"eval-test was made with other settings \(max_new_tokens: 4 -> 5\)"):
-        ensure_run(longer, "lora", run)
-    assert (run / "train_metrics.json").stat().st_mtime_ns == stamp  # refused, nothing touched
-    ensure_run(edited, "lora", run, overwrite=True)
-    assert "learning_rate: 0.02" in (run / "config.yaml").read_text()
-
-    ensure_baseline(preset, tmp_path / "zero-shot")
-    other_model = copy.deepcopy(preset)
-    other_model["train"]["model"] = str(build_tiny_t5(tmp_path / "other"))
-    with pytest.raises(UserError, match="model: 'tiny-random-t5' -> "):
-        ensure_baseline(other_model, tmp_path / "zero-shot")

@@ -1,10 +1,8 @@
-"""Typed, validated, serialisable settings for training and evaluation, and the YAML presets in `configs/`.
+"""Typed, validated, serialisable settings for training and evaluation, and the defaults the package shares.
 
-A preset file has three blocks: `train` (settings shared by every method),
-`methods` (per-method overrides: `full`, `lora`, `prompt_tuning`, ...) and
-`evaluate` (an `EvalConfig`: split, limit, generation and scoring settings used
-after training). The resolved `TrainConfig` is saved as `config.yaml` beside
-every run, the `EvalConfig` as `eval_config.yaml` beside every `metrics.json`.
+`TrainConfig` is saved as `config.yaml` beside every run, `EvalConfig` as `eval_config.yaml` beside every
+`metrics.json`; both decide `auto` (device, precision, learning rate) when they are built, so a saved config
+says what was used and loads back equal. The YAML presets that fill them are `preset.py`.
 """
 
 import dataclasses
@@ -15,24 +13,30 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Literal, Union, get_args, get_origin
 
-import yaml
-
+from dialogsum_lab.devices import concrete_device, concrete_dtype, concrete_precision
 from dialogsum_lab.errors import UserError
+from dialogsum_lab.files import read_yaml
 from dialogsum_lab.prompts import PROMPT_TEMPLATE, TASK_PROMPTS
 
 # Defaults the whole package shares, in one place. This module imports nothing heavy, so the command line
 # builds its options (and answers --help) without loading PyTorch.
 DEFAULT_MODEL = "google/flan-t5-base"
-TINY_MODEL = "tiny-random-t5"  # the offline stand-in, built on first use (modeling.build_tiny_t5)
 DEFAULT_SOURCE = "knkarthick/dialogsum"
-SAMPLE_SOURCE = "sample"  # the shipped sample data
-CHANNELS_SOURCE = "sagemaker-channels"  # a SageMaker job's data channels (sagemaker_jobs.py)
+# The built-in default, offline: a small FLAN-T5 trained for this project on a synthetic dialogue world (never on
+# summaries), shipped in data/miniature/ (miniature.py), and that world's dialogues, generated (world.py).
+MINIATURE_MODEL = "miniature-t5"
+MINIATURE_SOURCE = "miniature"
+DEFAULT_PRESET = "miniature"  # what `demo`, `train`, `zero-shot` and the notebooks use unless told otherwise
+TINY_MODEL = "tiny-random-t5"  # a random toy model for tests that need no learning, built on first use
+SAMPLE_SOURCE = "sample"  # the shipped sample data: 64 hand-written dialogues
+CHANNELS_SOURCE = "sagemaker-channels"  # a SageMaker job's data channels (job_env.py)
 DEFAULT_MAX_NEW_TOKENS = 200  # greedy with room for a full summary, as in the lab; never transformers' silent 20
 DEFAULT_MAX_SOURCE_LENGTH = 512  # FLAN-T5's training length; longer prompts are cut (and counted)
 BOOTSTRAP_SAMPLES = 1000  # resamples for every confidence interval and paired test
 RougeTokenizer = Literal["default", "unicode"]
 ROUGE_TOKENIZERS: tuple[str, ...] = get_args(RougeTokenizer)
-VIEWS = ("first_reference", "mean_over_references", "best_reference")  # multi-reference ROUGE (metrics.py)
+# The multi-reference ROUGE views (metrics.py); course_lab is the one the course published its numbers in.
+VIEWS = ("first_reference", "mean_over_references", "best_reference", "course_lab")
 DEMO_METHODS = ("full", "lora", "prompt_tuning")
 
 
@@ -47,6 +51,8 @@ def _shipped(package: str, folder: str) -> Path:
 
 CONFIG_DIR = _shipped("presets", "configs")
 SAMPLE_DIR = _shipped("sample_data", "data/sample")
+MINIATURE_DIR = _shipped("miniature_data", "data/miniature")  # its card, and the model in model/
+PRESETS = tuple(sorted(p.stem for p in CONFIG_DIR.glob("*.yaml")))  # the shipped presets
 Method = Literal["full", "lora", "prompt_tuning", "prefix_tuning", "ia3"]
 # transformers' schedules that need no extra arguments
 Scheduler = Literal["linear", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup",
@@ -93,7 +99,8 @@ class _Config:
 
     @classmethod
     def load(cls, path: str | Path):
-        return cls.from_dict(_read_yaml(Path(path)), str(path))
+        """Settings a run saved: an empty or damaged file is an error, never the defaults."""
+        return cls.from_dict(read_yaml(Path(path), required=True), str(path))
 
 
 @dataclass
@@ -113,7 +120,7 @@ class TrainConfig(_Config):
     max_target_length: int = _f(128, "summary tokens kept")
     epochs: float = _f(1.0, "passes over the training data")
     max_steps: int = _f(-1, "stop after this many optimiser steps (overrides epochs when > 0)")
-    learning_rate: float | None = _f(None, "peak learning rate (default: per method, see DEFAULT_LEARNING_RATES)")
+    learning_rate: float | None = _f(None, "peak learning rate (default: the method's, DEFAULT_LEARNING_RATES)")
     batch_size: int = _f(8, "training examples per device per step")
     eval_batch_size: int = _f(16, "examples per device for the eval loss")
     gradient_accumulation_steps: int = _f(1, "steps whose gradients are summed before an update")
@@ -127,7 +134,8 @@ class TrainConfig(_Config):
     gradient_checkpointing: bool = _f(False, "recompute activations in backward to save memory")
     fsdp: bool = _f(False, "shard weights, gradients and optimiser state over the processes (FSDP2, one T5 block a "
                            "unit) for models that do not fit one GPU; launch with torchrun")
-    torch_compile: bool = _f(False, "compile the model (GPU: ~2x faster steps after 1-2 minutes of compiling)")
+    torch_compile: bool = _f(False, "compile the model: faster GPU steps after minutes of compiling (figures: "
+                                    "benchmarks/README.md)")
     logging_steps: int = _f(5, "log the training loss every N steps")
     eval_strategy: Literal["no", "steps", "epoch"] = _f("epoch", "when to compute the eval loss")
     save_strategy: Literal["no", "steps", "epoch"] = _f("epoch", "when to write a resumable checkpoint")
@@ -171,13 +179,11 @@ class TrainConfig(_Config):
              "prefix's shape); set gradient_checkpointing false"),
         ]
         self._check(checks)
-
-    @property
-    def resolved_learning_rate(self) -> float:
-        return self.learning_rate if self.learning_rate is not None else DEFAULT_LEARNING_RATES[self.method]
-
-    def to_dict(self) -> dict:
-        return super().to_dict() | {"learning_rate": self.resolved_learning_rate}
+        # Decided once, here, and saved: the method's learning rate, the device and the precision.
+        if self.learning_rate is None:
+            self.learning_rate = DEFAULT_LEARNING_RATES[self.method]
+        self.device = concrete_device(self.device)
+        self.precision = concrete_precision(self.precision, self.device)
 
 
 @dataclass
@@ -187,13 +193,14 @@ class EvalConfig(_Config):
     data: str = _f(SAMPLE_SOURCE, "data source: sample, a Hub id, a folder or a file")
     split: str = _f("test", "split to summarise and score")
     limit: int | None = _f(None, "use only the first N dialogues (quick runs)")
-    task: Literal["summary", "topic"] = _f("summary", "summarise, or name the topic")
+    task: Literal["summary", "topic", "next_turn"] = _f("summary", "summarise, name the topic, or say the next turn")
+    unseen_only: bool = _f(False, "score only the dialogues a training run did not train on (else overlap is refused)")
     skip_invalid: bool = _f(False, "drop rows with an empty dialogue or summary (and report how many)")
     batch_size: int = _f(16, "dialogues per generate() call")
     max_new_tokens: int = _f(DEFAULT_MAX_NEW_TOKENS, "summary length cap in tokens")
     max_source_length: int = _f(DEFAULT_MAX_SOURCE_LENGTH, "prompt tokens kept (longer prompts are cut and counted)")
     compile: bool = _f(False, "decode with a static cache and a compiled decoder step, same summaries: for long GPU "
-                              "evaluations (a 2-core CPU gained 0.99-1.13x after ~26 s compiling; needs g++ there)")
+                              "evaluations (a CPU needs g++; figures: benchmarks/README.md)")
     prompt_template: str | None = _f(None, "prompt with a {dialogue} placeholder (default: the one the run was "
                                            "trained with, else the task's)")
     rouge_tokenizer: RougeTokenizer = _f("default", "default: rouge_score's (ASCII words, as published figures); "
@@ -213,79 +220,13 @@ class EvalConfig(_Config):
             (self.bootstrap_samples >= 1, "bootstrap_samples must be at least 1"),
             (bool(DEVICE.fullmatch(self.device)), f"device '{self.device}' is unknown; use auto, cpu, cuda or cuda:N"),
         ])
+        self.device = concrete_device(self.device)  # decided once, here, and saved beside the scores
+        self.dtype = concrete_dtype(self.dtype, self.device)
 
     @property
     def template(self) -> str:
         """The prompt actually used: the one given, or the task's own."""
         return self.prompt_template or TASK_PROMPTS[self.task]
-
-
-# Preset `train` settings that evaluation shares, and what a training run fixes about how it is evaluated
-# (not its device: a run trained on a GPU box is often scored elsewhere).
-PRESET_EVAL_SETTINGS = ("data", "max_source_length", "device")
-RUN_EVAL_SETTINGS = ("data", "max_source_length")
-
-
-def eval_config(preset: dict | None = None, run: str | Path | None = None, overrides: dict | None = None) -> EvalConfig:
-    """Defaults, then the preset (its shared data/device/length and its `evaluate` block), then a training run's
-    own settings (its data, prompt and source length), then explicit `overrides` (command-line options win)."""
-    values: dict = {}
-    if preset:
-        values |= {k: preset["train"][k] for k in PRESET_EVAL_SETTINGS if k in preset["train"]} | preset["evaluate"]
-    if run is not None and (Path(run) / TRAIN_CONFIG).is_file():
-        trained = TrainConfig.load(Path(run) / TRAIN_CONFIG)
-        values |= {k: getattr(trained, k) for k in RUN_EVAL_SETTINGS
-                   if not (k == "data" and trained.data == CHANNELS_SOURCE)}  # a job's channels are gone
-        if (overrides or {}).get("task", values.get("task", "summary")) == "summary":
-            values["prompt_template"] = trained.prompt_template
-    return EvalConfig.from_dict(values | (overrides or {}), preset.get("path", "config") if preset else "settings")
-
-
-def preset_path(name_or_path: str) -> Path:
-    """`smoke` -> configs/smoke.yaml; a path is used as it is."""
-    path = Path(name_or_path)
-    if path.suffix in (".yaml", ".yml"):
-        if not path.is_file():
-            raise UserError(f"config file {path} does not exist.")
-        return path
-    path = CONFIG_DIR / f"{name_or_path}.yaml"
-    if not path.is_file():
-        names = ", ".join(sorted(p.stem for p in CONFIG_DIR.glob("*.yaml")))
-        raise UserError(f"no preset '{name_or_path}'. Choose one of {names}, or pass a .yaml file.")
-    return path
-
-
-def load_preset(name_or_path: str | dict, model: str | None = None, data: str | None = None) -> dict:
-    """The preset's three blocks, checked: unknown keys and unknown methods are errors.
-
-    A dict (a preset already loaded, perhaps edited in a notebook) is returned as it is. `model` and
-    `data`, when given, replace the preset's own (local copies of flan-t5-base and DialogSum, say).
-    """
-    if model or data:
-        preset = load_preset(name_or_path)
-        return {**preset, "train": preset["train"] | {k: v for k, v in (("model", model), ("data", data)) if v}}
-    if isinstance(name_or_path, dict):
-        return name_or_path
-    path = preset_path(name_or_path)
-    preset = _read_yaml(path)
-    unknown = sorted(set(preset) - {"train", "methods", "evaluate"})
-    if unknown:
-        raise UserError(f"{path}: unknown block(s) {', '.join(unknown)}; a preset has train, methods, evaluate.")
-    preset.setdefault("train", {})
-    preset.setdefault("methods", {})
-    preset.setdefault("evaluate", {})
-    evaluate_keys = {f.name for f in dataclasses.fields(EvalConfig)}
-    bad = sorted(set(preset["methods"]) - set(METHODS)) + sorted(set(preset["evaluate"]) - evaluate_keys)
-    if bad:
-        raise UserError(f"{path}: unknown method or evaluate setting(s): {', '.join(bad)}.")
-    preset["path"] = str(path)
-    return preset
-
-
-def train_config(preset: dict, method: str, overrides: dict | None = None) -> TrainConfig:
-    """Shared settings, then the method's, then explicit overrides (command-line options win)."""
-    values = preset["train"] | (preset["methods"].get(method) or {}) | {"method": method} | (overrides or {})
-    return TrainConfig.from_dict(values, preset.get("path", "config"))
 
 
 def _coerce(f: dataclasses.Field, value, where: str):
@@ -330,13 +271,3 @@ def _coerce(f: dataclasses.Field, value, where: str):
 
 
 BOOLEANS = {"true": True, "yes": True, "on": True, "1": True, "false": False, "no": False, "off": False, "0": False}
-
-
-def _read_yaml(path: Path) -> dict:
-    try:
-        values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as err:
-        raise UserError(f"cannot read config {path}: {err}") from err
-    if not isinstance(values, dict):
-        raise UserError(f"{path}: expected a mapping of settings at the top level.")
-    return values

@@ -15,3 +15,8 @@ class Interrupted(Exception):
     def __init__(self, message: str, exit_code: int) -> None:
         super().__init__(message)
         self.exit_code = exit_code  # 128 + the signal's number, as a shell reports it
+
+
+class Terminated(BaseException):
+    """SIGTERM outside training (docker stop, a spot reclaim): unwinds like Ctrl-C, so unfinished results are removed
+    and finished ones kept. A BaseException, so that no `except Exception` on the way swallows it."""

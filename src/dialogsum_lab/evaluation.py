@@ -4,6 +4,7 @@ Scoring outside predictions goes through the same writer, so any system's
 outputs are compared on equal terms with ours.
 """
 
+import logging
 import time
 from collections import Counter
 from pathlib import Path
@@ -11,22 +12,56 @@ from pathlib import Path
 from datasets import Dataset
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from dialogsum_lab.config import EVAL_CONFIG, EvalConfig
-from dialogsum_lab.data import head, load_dialogsum, references_for, select_split
+from dialogsum_lab.config import EVAL_CONFIG, TRAIN_CONFIG, EvalConfig
+from dialogsum_lab.data import UNNAMED_SPLIT, head, load_dialogsum, references_for, select_split, task_view
 from dialogsum_lab.errors import UserError
+from dialogsum_lab.files import read_json, read_jsonl, weights_fingerprint
 from dialogsum_lab.generation import generate_summaries, generation_config
-from dialogsum_lab.metrics import compute_rouge
+from dialogsum_lab.metrics import compute_rouge, scored_against
 from dialogsum_lab.modeling import load_trained
-from dialogsum_lab.runs import check_run_dir, read_jsonl, run_folder, run_path, write_json, write_jsonl, write_yaml
+from dialogsum_lab.runs import check_run_dir, run_folder, run_path, write_json, write_jsonl, write_yaml
+from dialogsum_lab.training_data import TRAINING_SET, overlap
+
+log = logging.getLogger(__name__)
 
 
-def load_eval_split(config: EvalConfig) -> Dataset:
-    """The (first `limit` dialogues of the) split to score, refusing an empty one."""
-    data = head(select_split(load_dialogsum(config.data, skip_invalid=config.skip_invalid), config.split),
-                config.limit)
-    if len(data) == 0:
+def load_eval_split(config: EvalConfig, run: str | Path | None = None) -> tuple[Dataset, dict]:
+    """The (first `limit` dialogues of the) split to score, refusing an empty one, and what was checked about a
+    training run's own dialogues (`run`): scoring a run on dialogues it trained on is refused unless
+    `unseen_only` drops them; a file that names no split is one file the run may have held part of out, so
+    only its unseen part is scored, said aloud."""
+    data = load_dialogsum(config.data, skip_invalid=config.skip_invalid)
+    single_file = list(data) == [UNNAMED_SPLIT]
+    split = head(select_split(data, config.split), config.limit)
+    if len(split) == 0:
         raise UserError(f"the {config.split} split of {config.data} is empty. Pick another --split or --data.")
-    return data
+    references_for(split, config.task)  # scoring needs references: say so before a model is even loaded
+    return _without_trained(split, config, run, single_file)
+
+
+def _without_trained(split: Dataset, config: EvalConfig, run: str | Path | None,
+                     single_file: bool) -> tuple[Dataset, dict]:
+    if run is None or not (Path(run) / TRAINING_SET).is_file() and not (Path(run) / TRAIN_CONFIG).is_file():
+        return split, {"checked": False, "reason": "not a trained model"}
+    if not (Path(run) / TRAINING_SET).is_file():
+        log.warning("%s records no training set (made before dialogsum-lab recorded one): whether the %s split "
+                    "overlaps its training data is not checked.", run, config.split)
+        return split, {"checked": False, "reason": f"the run has no {TRAINING_SET}"}
+    seen = overlap(read_json(Path(run) / TRAINING_SET), split, config.data, config.split)
+    checked = {"checked": True, "trained_on": len(seen), "of": len(split)}
+    if not seen:
+        return split, checked
+    if not (config.unseen_only or single_file):
+        raise UserError(f"{len(seen)} of the {len(split)} dialogues of {config.data}[{config.split}] are ones {run} "
+                        "trained on: their scores would measure memory, not summarising. Pass --unseen-only to score "
+                        f"only the {len(split) - len(seen)} unseen ones, or evaluate another --split or --data.")
+    keep = sorted(set(range(len(split))) - set(seen))
+    if not keep:
+        raise UserError(f"{run} trained on every dialogue of {config.data}[{config.split}]: nothing unseen is left "
+                        "to score. Evaluate another --split or --data (or train with --eval-holdout N).")
+    log.warning("Scoring the %d of %d dialogues of %s that %s did not train on (%d trained on are left out).",
+                len(keep), len(split), config.data, run, len(seen))
+    return split.select(keep), checked | {"excluded": len(seen)}
 
 
 def run_evaluation(path: str | Path, config: EvalConfig, out: str | Path | None, *, prefix: str = "evaluate",
@@ -39,13 +74,38 @@ def run_evaluation(path: str | Path, config: EvalConfig, out: str | Path | None,
     """
     out = run_path(out, prefix)
     check_run_dir(out, overwrite)
-    data = load_eval_split(config)
+    data, checked = load_eval_split(config, path)
     model, tokenizer, info = load_trained(str(path), adapter, base, config.dtype, config.device)
     metadata = {"system": system or Path(path).name, **info, "device": str(model.device),
-                "dtype": str(model.dtype).removeprefix("torch.")}
+                "dtype": str(model.dtype).removeprefix("torch."), "training_overlap": checked,
+                "weights_sha256": weights_fingerprint(info["adapter"] or info["model"])}
     with run_folder(out, overwrite) as folder:
         metrics = evaluate_model(model, tokenizer, data, folder, config, metadata)
     return out, metrics
+
+
+def run_summaries(path: str | Path, config: EvalConfig, out: str | Path | None, *, overwrite: bool = False,
+                  adapter: str | None = None, base: str | None = None) -> tuple[Path, list[dict]]:
+    """Summarise every dialogue of the split with `path` (a model, an adapter or a training run, with the run's own
+    prompt and lengths), scoring nothing: dialogues need no summaries. Writes `predictions.jsonl` (id, summary,
+    token counts) and `eval_config.yaml`; `dialogsum-lab score` can score the file later against references."""
+    out = run_path(out, "summarize")
+    check_run_dir(out, overwrite)
+    data = head(select_split(load_dialogsum(config.data, skip_invalid=config.skip_invalid), config.split),
+                config.limit)
+    if len(data) == 0:
+        raise UserError(f"the {config.split} split of {config.data} is empty. Pick another --split or --data.")
+    model, tokenizer, _ = load_trained(str(path), adapter, base, config.dtype, config.device)
+    generation = generation_config(model, compile=config.compile, max_new_tokens=config.max_new_tokens)
+    made = generate_summaries(model, tokenizer, task_view(data, config.task)[0], generation, config.batch_size,
+                              config.template, config.max_source_length)
+    rows = [{"id": i, "summary": text, "prompt_tokens": n, "summary_tokens": new, "finished": done}
+            for i, text, n, new, done in zip(data["id"], made.texts, made.prompt_tokens, made.new_tokens,
+                                             made.finished, strict=True)]
+    with run_folder(out, overwrite) as folder:
+        write_jsonl(folder / "predictions.jsonl", rows)
+        write_yaml(folder / EVAL_CONFIG, config.to_dict())
+    return out, rows
 
 
 def evaluate_model(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, dataset: Dataset, out_dir: Path,
@@ -53,8 +113,8 @@ def evaluate_model(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, d
     """Summarise every dialogue of `dataset`, score against its references, write both files."""
     generation = generation_config(model, compile=config.compile, max_new_tokens=config.max_new_tokens)
     start = time.perf_counter()
-    summaries = generate_summaries(model, tokenizer, dataset["dialogue"], generation, config.batch_size,
-                                   config.template, config.max_source_length)
+    summaries = generate_summaries(model, tokenizer, task_view(dataset, config.task)[0], generation,
+                                   config.batch_size, config.template, config.max_source_length)
     seconds = time.perf_counter() - start
     n = len(summaries.texts)
     extra = {
@@ -78,9 +138,12 @@ def write_results(out_dir: Path, dataset: Dataset, predictions: list[str], confi
     references = references_for(dataset, config.task)
     metrics = compute_rouge(predictions, references, config.bootstrap_samples, config.bootstrap_seed,
                             tokenizer=config.rouge_tokenizer)
-    metrics |= {"data": config.data, "split": config.split, "task": config.task, **(metadata or {})}
+    metrics |= {"data": config.data, "split": config.split, "task": config.task, **(metadata or {}),
+                "scored_against": scored_against(dataset["id"], references) | {"data": config.data,
+                                                                              "split": config.split}}
+    inputs = task_view(dataset, config.task)[0]
     rows = [{"id": i, "dialogue": d, "references": r, "prediction": p}
-            for i, d, r, p in zip(dataset["id"], dataset["dialogue"], references, predictions, strict=True)]
+            for i, d, r, p in zip(dataset["id"], inputs, references, predictions, strict=True)]
     write_jsonl(out_dir / "predictions.jsonl", rows)
     write_json(out_dir / "metrics.json", metrics)
     write_yaml(out_dir / EVAL_CONFIG, config.to_dict())
@@ -88,7 +151,8 @@ def write_results(out_dir: Path, dataset: Dataset, predictions: list[str], confi
 
 
 def read_predictions(path: str | Path, dataset: Dataset) -> list[str]:
-    """Predictions aligned with `dataset`: JSONL with `id` and `prediction`, or plain text, one a line.
+    """Predictions aligned with `dataset`: JSONL with `id` and `prediction` (or `summary`, as `summarize` writes),
+    or plain text, one a line.
 
     A count mismatch, a missing, unknown or repeated id is an error: silently
     scoring a subset, or one dialogue's summary against another's references,
@@ -99,9 +163,11 @@ def read_predictions(path: str | Path, dataset: Dataset) -> list[str]:
         raise UserError(f"predictions file {path} does not exist. Pass the file with --predictions.")
     ids = list(dataset["id"])
     if path.suffix == ".jsonl":
-        rows = read_jsonl(path)
-        if any("id" not in r or "prediction" not in r for r in rows):
-            raise UserError(f"{path}: every line needs 'id' and 'prediction'. Or give a .txt file, one summary a line.")
+        rows = [r | {"prediction": r.get("prediction", r.get("summary"))} if isinstance(r, dict) else r
+                for r in read_jsonl(path)]
+        if any(not isinstance(r, dict) or "id" not in r or r["prediction"] is None for r in rows):
+            raise UserError(f"{path}: every line needs 'id' and 'prediction' (or 'summary'). Or give a .txt file, "
+                            "one summary a line.")
         repeated = sorted(i for i, n in Counter(str(r["id"]) for r in rows).items() if n > 1)
         if repeated:
             raise UserError(f"{path}: id(s) {', '.join(repeated[:5])} appear on more than one line. Give one "

@@ -1,27 +1,20 @@
 """The lab's whole story as functions: the demo (zero-shot vs three fine-tuning methods) and the
 catastrophic-forgetting check (single- vs multi-task fine-tuning). The CLI and notebooks call these."""
 
+import math
 import time
 from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
 
-from dialogsum_lab.config import (
-    DEMO_METHODS,
-    EVAL_CONFIG,
-    TINY_MODEL,
-    TRAIN_CONFIG,
-    EvalConfig,
-    TrainConfig,
-    eval_config,
-    load_preset,
-    train_config,
-)
+from dialogsum_lab.config import DEFAULT_PRESET, DEMO_METHODS, EVAL_CONFIG, TRAIN_CONFIG, EvalConfig, TrainConfig
 from dialogsum_lab.errors import UserError
 from dialogsum_lab.evaluation import run_evaluation
+from dialogsum_lab.files import read_json
+from dialogsum_lab.preset import Preset
 from dialogsum_lab.reporting import compare_runs, markdown_table
-from dialogsum_lab.runs import read_json, run_folder, run_path, write_json, write_text
+from dialogsum_lab.runs import RunLayout, run_folder, run_path, write_json, write_text
 from dialogsum_lab.training import train
 
 
@@ -44,14 +37,14 @@ class StageTimer:
         return markdown_table(pd.DataFrame(rows, columns=["stage", "seconds"]), floatfmt=".1f")
 
 
-def evaluate_path(path: str | Path, preset: dict, out: Path, task: str = "summary", system: str | None = None,
-                  overwrite: bool = False) -> dict:
+def evaluate_path(path: str | Path, preset: Preset | str | dict, out: Path, task: str = "summary",
+                  system: str | None = None, overwrite: bool = False) -> dict:
     """Evaluate a model or training run with the preset's `evaluate` settings (and the run's own), loaded fresh."""
-    config = eval_config(preset, run=path, overrides={"task": task})
+    config = Preset.load(preset).eval_config(run=path, overrides={"task": task})
     return run_evaluation(path, config, out, system=system, overwrite=overwrite)[1]
 
 
-def plan_run(preset_name: str | dict, method: str, run_dir: str | Path, overrides: dict | None = None,
+def plan_run(preset: Preset | str | dict, method: str, run_dir: str | Path, overrides: dict | None = None,
              overwrite: bool = False) -> tuple[TrainConfig, bool]:
     """The settings `method` trains with, and whether `run_dir` already holds a finished run made with them.
 
@@ -59,43 +52,51 @@ def plan_run(preset_name: str | dict, method: str, run_dir: str | Path, override
     other settings (another preset, an edited one) is never reused: it is an error naming what differs,
     unless `overwrite` (then it is trained again and replaces the old one once it succeeds).
     """
-    run_dir = Path(run_dir)
-    config = train_config(load_preset(preset_name), method, overrides)
-    reuse = _reusable(run_dir / "train_metrics.json", _saved(run_dir / TRAIN_CONFIG, TrainConfig), config.to_dict(),
-                      overwrite)
+    layout = RunLayout.of(run_dir)
+    config = Preset.load(preset).train_config(method, overrides)
+    reuse = _reusable(layout.file(RunLayout.TRAIN_METRICS), _saved(layout.file(TRAIN_CONFIG), TrainConfig),
+                      config.to_dict(), overwrite)
     if reuse:
         print(f"Reusing the finished {method} run in {run_dir} (same settings).")
     return config, reuse
 
 
-def ensure_evaluation(preset_name: str | dict, run_dir: str | Path, method: str, overwrite: bool = False) -> Path:
+def ensure_evaluation(preset: Preset | str | dict, run_dir: str | Path, method: str, overwrite: bool = False) -> Path:
     """Score the run in `run_dir` with the preset's `evaluate` settings (and the run's own), unless it already
     was with exactly these settings; returns the evaluation folder."""
+    from dialogsum_lab.reporting import check_fresh
+
     run_dir = Path(run_dir)
-    evaluation = eval_config(load_preset(preset_name), run=run_dir)
-    out = run_dir / f"eval-{evaluation.split}"
-    if not _reusable(out / "metrics.json", _saved(out / EVAL_CONFIG, EvalConfig), evaluation.to_dict(), overwrite):
-        run_evaluation(run_dir, evaluation, out, system=method, overwrite=overwrite)
+    evaluation = Preset.load(preset).eval_config(run=run_dir)
+    out = RunLayout.of(run_dir).evaluation(evaluation.split)
+    stale = False
+    if (out / "metrics.json").is_file():
+        try:
+            check_fresh(read_json(out / "metrics.json"), out)
+        except UserError:
+            stale = True  # the run trained further since: score it again
+    if stale or not _reusable(out / "metrics.json", _saved(out / EVAL_CONFIG, EvalConfig), evaluation.to_dict(),
+                              overwrite):
+        run_evaluation(run_dir, evaluation, out, system=method, overwrite=overwrite or stale)
     return out
 
 
-def ensure_run(preset_name: str | dict, method: str, run_dir: str | Path, overrides: dict | None = None,
+def ensure_run(preset: Preset | str | dict, method: str, run_dir: str | Path, overrides: dict | None = None,
                overwrite: bool = False) -> Path:
     """Train and evaluate `method` into `run_dir`, or reuse what is there if it was made with the same settings
     (see `plan_run`)."""
-    config, reuse = plan_run(preset_name, method, run_dir, overrides, overwrite)
+    preset = Preset.load(preset)
+    config, reuse = plan_run(preset, method, run_dir, overrides, overwrite)
     if not reuse:
         train(config, run_dir, overwrite=overwrite)
-    ensure_evaluation(preset_name, run_dir, method, overwrite=overwrite and not reuse)
+    ensure_evaluation(preset, run_dir, method, overwrite=overwrite and not reuse)
     return Path(run_dir)
 
 
-def ensure_baseline(preset_name: str | dict, out: str | Path, overwrite: bool = False) -> Path:
+def ensure_baseline(preset: Preset | str | dict, out: str | Path, overwrite: bool = False) -> Path:
     """The zero-shot scores of the base model (always a fresh load), reused if made with the same settings."""
-    out = Path(out)
-    preset = load_preset(preset_name)
-    model = preset["train"].get("model", TINY_MODEL)
-    config = eval_config(preset)
+    out, preset = Path(out), Preset.load(preset)
+    model, config = preset.model, preset.eval_config()
     previous = _saved(out / EVAL_CONFIG, EvalConfig)
     if (out / "metrics.json").is_file():
         previous["model"] = read_json(out / "metrics.json").get("model")
@@ -123,22 +124,19 @@ def _reusable(result: Path, previous: dict, current: dict, overwrite: bool) -> b
     return True
 
 
-def run_demo(preset_name: str | dict = "smoke", out: str | Path | None = None, methods=DEMO_METHODS,
+def run_demo(preset: Preset | str | dict = DEFAULT_PRESET, out: str | Path | None = None, methods=DEMO_METHODS,
              overwrite: bool = False) -> Path:
     """Zero-shot baseline, then each method trained and evaluated, then the comparison."""
-    preset = load_preset(preset_name)
-    path = run_path(out, "demo")
-    split = eval_config(preset).split
-    timer = StageTimer()
-    base = preset["train"].get("model", TINY_MODEL)
+    preset, path, timer = Preset.load(preset), run_path(out, "demo"), StageTimer()
+    split = preset.eval_config().split
     with run_folder(path, overwrite) as root:
-        with timer.stage(f"zero-shot baseline ({base})"):
+        with timer.stage(f"zero-shot baseline ({preset.model})"):
             runs = [ensure_baseline(preset, root / "zero-shot")]
         for method in methods:
             with timer.stage(f"train {method}"):
-                train(train_config(preset, method), root / method)
+                train(preset.train_config(method), root / method)
             with timer.stage(f"evaluate {method}"):
-                evaluate_path(root / method, preset, root / method / f"eval-{split}", system=method)
+                evaluate_path(root / method, preset, RunLayout.of(root / method).evaluation(split), system=method)
             runs.append(root / method)
         with timer.stage("compare"):
             report = compare_runs(runs, root / "comparison")
@@ -150,25 +148,94 @@ def run_demo(preset_name: str | dict = "smoke", out: str | Path | None = None, m
     return path
 
 
-def run_forgetting(preset_name: str | dict = "smoke", out: str | Path | None = None, method: str = "full",
-                   overwrite: bool = False, overrides: dict | None = None) -> pd.DataFrame:
-    """Both tasks (summary, topic) scored before training, after summary-only and after multi-task training.
+# Forgetting is measured on the task fine-tuned for, on one the multi-task mixture also trains (topics), and on
+# one that neither mixture contains (saying the next turn): what each fine-tuning keeps of the base's abilities.
+FORGETTING_TASKS = {"summary": "fine-tuned by both", "topic": "in the multi-task mixture only",
+                    "next_turn": "in neither mixture"}
+
+
+def run_forgetting(preset: Preset | str | dict = DEFAULT_PRESET, out: str | Path | None = None, method: str = "full",
+                   overwrite: bool = False, overrides: dict | None = None, examples: int = 2) -> pd.DataFrame:
+    """Each task scored on the base model, after summary-only (single-task) and after summary+topic (multi-task)
+    fine-tuning, both for the same number of optimiser steps; ROUGE-L with 95% intervals, paired tests against the
+    base, and a few prompts with every model's answer. Writes forgetting.md and forgetting.json.
 
     `overrides` (e.g. {"limit_train": 2000, "epochs": 1}) make the check cheaper on the real model.
     """
-    preset = load_preset(preset_name)
+    preset = Preset.load(preset)
+    single = preset.train_config(method, (overrides or {}) | {"multitask": False})
+    steps = single.max_steps if single.max_steps > 0 else _steps_of(single)
     with run_folder(run_path(out, "forgetting"), overwrite) as root:
-        systems = {"original": preset["train"].get("model", TINY_MODEL)}
+        systems = {"original": preset.model}
         for name, multitask in (("single-task", False), ("multi-task", True)):
-            settings = (overrides or {}) | {"multitask": multitask}
-            systems[name] = train(train_config(preset, method, settings), root / name)
-        rows = []
-        for name, path in systems.items():
-            row = {"system": name}
-            for task in ("summary", "topic"):
-                metrics = evaluate_path(path, preset, root / f"eval-{name}-{task}", task=task, system=name)
-                row[f"{task}_rougeL"] = metrics["rouge"][metrics["primary_view"]]["rougeL"]["mean"]
-            rows.append(row)
-        table = pd.DataFrame(rows)
-        write_text(root / "forgetting.md", markdown_table(table) + "\n")
+            settings = (overrides or {}) | {"multitask": multitask, "max_steps": steps}
+            systems[name] = train(preset.train_config(method, settings), root / name)
+        evaluations = {(name, task): root / f"eval-{name}-{task}" for name in systems for task in FORGETTING_TASKS}
+        for (name, task), folder in evaluations.items():
+            evaluate_path(systems[name], preset, folder, task=task, system=name)
+        table, tests = _forgetting_tables(evaluations)
+        shown = _forgetting_examples(evaluations, examples)
+        write_json(root / "forgetting.json", {"method": method, "optimizer_steps": steps, "tasks": FORGETTING_TASKS,
+                                             "rougeL": table.to_dict(orient="records"),
+                                             "paired_vs_original": tests.to_dict(orient="records")})
+        write_text(root / "forgetting.md", _forgetting_report(method, steps, table, tests, shown))
     return table
+
+
+def _steps_of(config: TrainConfig) -> int:
+    """The optimiser steps single-task training would take: the multi-task run gets the same number."""
+    from dialogsum_lab.training_data import select_dialogues
+
+    pairs = sum(len(r) for r in select_dialogues(config)[0]["references"])
+    per_step = config.batch_size * config.gradient_accumulation_steps
+    return max(1, math.ceil(math.ceil(pairs / per_step) * config.epochs))
+
+
+def _forgetting_tables(evaluations: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """ROUGE-L mean [95% interval] per system and task, and paired bootstrap tests of each system vs the base."""
+    from dialogsum_lab.reporting import load_system, significance_frame
+
+    names = list(dict.fromkeys(name for name, _ in evaluations))
+    rows, tests = [], []
+    for name in names:
+        row = {"system": name}
+        for task in FORGETTING_TASKS:
+            cell = read_json(evaluations[name, task] / "metrics.json")["rouge"]["mean_over_references"]["rougeL"]
+            row[task] = f"{cell['mean']:.4f} [{cell['ci_low']:.4f}, {cell['ci_high']:.4f}]"
+        rows.append(row)
+    for task in FORGETTING_TASKS:
+        systems = [load_system(evaluations[name, task]) | {"name": name} for name in names]
+        pairs = significance_frame(systems)
+        pairs = pairs[(pairs["rouge"] == "rougeL") & (pairs["a"] == "original")]
+        tests += [{"task": task, **r} for r in pairs.drop(columns="rouge").to_dict(orient="records")]
+    return pd.DataFrame(rows), pd.DataFrame(tests)
+
+
+def _forgetting_examples(evaluations: dict, n: int) -> list[str]:
+    """The first `n` prompts of the two retained-ability tasks, with the reference and every model's answer."""
+    from dialogsum_lab.files import read_jsonl
+
+    lines = []
+    for task in ("topic", "next_turn"):
+        answers = {name: read_jsonl(folder / "predictions.jsonl") for (name, t), folder in evaluations.items()
+                   if t == task}
+        reads = "the dialogue up to its last turn" if task == "next_turn" else "the dialogue"
+        first = next(iter(answers.values()))
+        for i in range(min(n, len(first))):
+            lines += [f"**{task}, {first[i]['id']}** (the model reads {reads}; reference: "
+                      f"{first[i]['references'][0]!r})", ""]
+            lines += [f"- {name}: {rows[i]['prediction']!r}" for name, rows in answers.items()] + [""]
+    return lines
+
+
+def _forgetting_report(method: str, steps: int, table: pd.DataFrame, tests: pd.DataFrame, examples: list[str]) -> str:
+    from dialogsum_lab.metrics import format_p
+
+    shown = tests.assign(p=[format_p(p, n) for p, n in zip(tests["p_value"], tests["samples"], strict=True)])
+    which = "; ".join(f"{task}: {role}" for task, role in FORGETTING_TASKS.items())
+    return "\n".join([
+        f"# Forgetting after {method} fine-tuning ({steps} optimiser steps for each of single- and multi-task)", "",
+        f"ROUGE-L F1, mean over references, with 95% bootstrap intervals. Tasks: {which}.", "",
+        markdown_table(table), "", "Paired bootstrap, each fine-tuned model minus the original (b - a):", "",
+        markdown_table(shown[["task", "b", "difference", "ci_low", "ci_high", "p", "significant"]]), "",
+        "## Prompts and answers", "", *examples])

@@ -5,12 +5,12 @@ batching them keeps padding small, so a batch costs about as much as its
 longest member; results come back in the caller's order. On a CPU the
 encoder then reads each prompt of a batch alone: there its cost is
 arithmetic, and padding a batch of real dialogues to its longest prompt
-more than tripled it (benchmarks/README.md, section 8), while the decoder
-steps still share the batch; and T5 attends with plain matmuls rather than
-SDPA, a few percent faster there for the same summaries. `compile=True`
+is wasted work, while the decoder steps still share the batch; and T5
+attends with plain matmuls rather than SDPA, faster there for the same
+summaries (figures: benchmarks/README.md, section 8). `compile=True`
 decodes with a static cache and a compiled decoder step, for the same
 summaries: meant for GPUs, where a decoder step of a small model is bound by
-kernel launches (on a 2-core CPU it did not pay, section 8 again).
+kernel launches (on a small CPU it does not pay: section 8 again).
 """
 
 import copy
@@ -32,9 +32,6 @@ from dialogsum_lab.errors import UserError
 from dialogsum_lab.prompts import PROMPT_TEMPLATE
 
 log = logging.getLogger(__name__)
-# Set by `notebook.setup`: a plain text bar on stdout, which a saved notebook shows in its final state
-# (tqdm's notebook widgets are saved frozen at 0%).
-TEXT_PROGRESS = False
 
 
 @dataclass
@@ -94,7 +91,7 @@ def generate_summaries(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBas
     order = sorted(range(len(prompts)), key=lambda i: -len(encoded[i]))
     multiple = 8 if model.device.type == "cuda" else None  # tensor-core friendly shapes on GPU
     texts, new_tokens, finished = [""] * len(prompts), [0] * len(prompts), [True] * len(prompts)
-    bar_kind = partial(text_tqdm, file=sys.stdout, mininterval=5, ncols=80) if TEXT_PROGRESS else tqdm
+    bar_kind = partial(text_tqdm, file=sys.stdout, mininterval=5, ncols=80) if _in_notebook() else tqdm
     on_cpu = model.device.type == "cpu"
     unpadded = _encoder_without_padding(model) if on_cpu else nullcontext()
     eager = _eager_attention(model) if on_cpu else nullcontext()
@@ -111,6 +108,12 @@ def generate_summaries(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBas
                 new_tokens[i], finished[i] = count, done
             bar.update(len(batch))
     return Summaries(texts, lengths, new_tokens, finished, max_source_length)
+
+
+def _in_notebook() -> bool:
+    """Inside a Jupyter kernel a plain text bar on stdout, which a saved notebook shows in its final state
+    (tqdm's notebook widgets are saved frozen at 0%)."""
+    return "ipykernel" in sys.modules
 
 
 @contextmanager
@@ -156,8 +159,8 @@ def _encoder_without_padding(model: PreTrainedModel) -> Iterator[None]:
 def _eager_attention(model: PreTrainedModel) -> Iterator[None]:
     """While open, a model that attends with SDPA attends with transformers' eager matmuls instead.
 
-    On a CPU that was faster in each of 7 alternated pairs (1.02-1.16x, flan-t5-base's shape, 16 dialogues,
-    benchmarks/README.md section 8) and changed no summary; any other implementation is left alone.
+    On a CPU that was faster in every alternated pair measured and changed no summary (benchmarks/README.md,
+    section 8); any other implementation is left alone.
     """
     own = model.config._attn_implementation
     if own != "sdpa":

@@ -1,16 +1,23 @@
 """ROUGE with multi-reference views and bootstrap confidence intervals.
 
 Built on `rouge_score` with the Porter stemmer, which is what `evaluate`'s
-"rouge" wraps (and `evaluate.load` needs the Hub). For rougeLsum, sentences
-are put on their own lines first, as rouge_score expects; without that,
-rougeLsum silently equals rougeL (which is why the lab's two columns match).
+"rouge" wraps (`evaluate.load` of that one needs the Hub; `ROUGE_METRIC` is
+this project's own `evaluate` module, loadable offline). For rougeLsum,
+sentences are put on their own lines first, as rouge_score expects; without
+that, rougeLsum equals rougeL, which is why the lab's two columns match.
 
-DialogSum's test set has three human summaries per dialogue. Three views:
-- `first_reference`: against `summary1` only (DialogSum's own baseline tables);
-- `mean_over_references`: the average over references (what the lab's
-  1,500-row test split, one row per reference, computes);
-- `best_reference`: the best-matching reference per example (rouge_score's
-  `score_multi`, as multi-reference ROUGE-1.5.5 does).
+DialogSum's test set has three human summaries per dialogue. Four views:
+- `first_reference`: against `summary1` only (what DialogSum's published
+  BART baseline reports);
+- `mean_over_references`: each reference scored alone, then averaged (what the
+  lab's 1,500-row test split, one row per reference, computes for R1/R2/RL);
+- `best_reference`: the reference with the best F1, per example (rouge_score's
+  `score_multi`; ROUGE-1.5.5's `-f B` picks the best *recall* instead);
+- `course_lab`: the course lab's own numbers: `mean_over_references`, but
+  rougeLsum without sentence splitting (so it equals rougeL), as the lab
+  scored it. Put our figures beside the course's only in this view.
+ROUGE-1.5.5's default `-f A` pools the n-gram counts of all references before
+dividing; no view here reproduces it exactly.
 
 rouge_score's default tokenizer keeps only ASCII letters and digits, which is
 what published English figures use, but it turns an emoji or Chinese summary
@@ -18,10 +25,13 @@ into nothing. Such texts are counted and warned about; the `unicode` tokenizer
 scores them (and gives the same tokens as the default on ASCII text).
 """
 
+import hashlib
+import json
 import logging
 import re
 from collections import Counter
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import regex
@@ -33,7 +43,10 @@ from dialogsum_lab.config import BOOTSTRAP_SAMPLES, ROUGE_TOKENIZERS, VIEWS
 log = logging.getLogger(__name__)
 
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeL", "rougeLsum")
-PRIMARY_VIEW = "mean_over_references"  # comparable with the course's published numbers
+PRIMARY_VIEW = "mean_over_references"  # shown by default
+COURSE_VIEW = "course_lab"  # the view the course's published numbers were computed in
+# This project's scorer as an `evaluate` metric module: evaluate.load(ROUGE_METRIC) works offline.
+ROUGE_METRIC = str(Path(__file__).with_name("evaluate_rouge.py"))
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 SENTENCE_SPLIT = "regex: a new sentence after . ! or ? and whitespace"
 # Each Chinese/Japanese character and each emoji or other symbol is a token; other letters, digits and marks
@@ -108,7 +121,9 @@ def per_example_scores(predictions: Sequence[str], references: Sequence[Sequence
     """F1 per example: {view: {rouge_type: array of shape (n,)}}."""
     if len(predictions) != len(references):
         raise ValueError(f"{len(predictions)} predictions but {len(references)} reference lists")
-    scorer = rouge_scorer.RougeScorer(list(ROUGE_TYPES), tokenizer=make_tokenizer(tokenizer))
+    words = make_tokenizer(tokenizer)
+    scorer = rouge_scorer.RougeScorer(list(ROUGE_TYPES), tokenizer=words)
+    unsplit = rouge_scorer.RougeScorer(["rougeLsum"], tokenizer=words)  # the lab's rougeLsum: one "sentence"
     n = len(predictions)
     views = {view: {t: np.zeros(n) for t in ROUGE_TYPES} for view in VIEWS}
     for i, (prediction, refs) in enumerate(zip(predictions, references, strict=True)):
@@ -118,9 +133,21 @@ def per_example_scores(predictions: Sequence[str], references: Sequence[Sequence
         for t in ROUGE_TYPES:
             f1 = np.array([s[t].fmeasure for s in scores])
             views["first_reference"][t][i] = f1[0]
-            views["mean_over_references"][t][i] = f1.mean()
+            views["mean_over_references"][t][i] = views["course_lab"][t][i] = f1.mean()
             views["best_reference"][t][i] = f1.max()
+        views["course_lab"]["rougeLsum"][i] = np.mean([unsplit.score(r, prediction)["rougeLsum"].fmeasure
+                                                       for r in refs])
     return views
+
+
+def scored_against(ids: Sequence[str], references: Sequence[Sequence[str]]) -> dict:
+    """What a score was computed against: the dialogues and their references, as fingerprints. Two systems are
+    comparable only when both fingerprints agree (`reporting.check_comparable`)."""
+    def digest(obj) -> str:
+        return hashlib.sha256(json.dumps(obj, ensure_ascii=False).encode()).hexdigest()[:16]
+
+    return {"n": len(ids), "ids_sha256": digest(list(ids)),
+            "references_sha256": digest([[i, list(r)] for i, r in zip(ids, references, strict=True)])}
 
 
 def bootstrap_ci(scores: np.ndarray, samples: int = BOOTSTRAP_SAMPLES, seed: int = 0,
@@ -148,7 +175,14 @@ def paired_bootstrap(a: np.ndarray, b: np.ndarray, samples: int = BOOTSTRAP_SAMP
     means = diff[rng.integers(0, len(diff), size=(samples, len(diff)))].mean(axis=1)
     p = 2 * min((means <= 0).mean(), (means >= 0).mean())
     return {"difference": float(diff.mean()), "ci_low": low, "ci_high": high, "p_value": float(min(p, 1.0)),
-            "significant": bool(low > 0 or high < 0)}
+            "significant": bool(low > 0 or high < 0), "samples": samples}
+
+
+def format_p(p: float, samples: int) -> str:
+    """A bootstrap p-value as text: below its resolution (no resample on the other side) it is `< 1/B`, not 0."""
+    if p <= 0:
+        return f"< {1 / samples:.3g}"
+    return f"{p:.3f}" if p >= 0.001 else f"{p:.1e}"
 
 
 def text_check(predictions: Sequence[str], references: Sequence[Sequence[str]], tokenizer: str = "default") -> dict:

@@ -1,45 +1,41 @@
-"""Loading FLAN-T5 (or the offline tiny stand-in) with the right dtype and device.
+"""Loading a model to train or score: FLAN-T5, a local copy, the offline ones, a run or an adapter, fresh each
+time, on the right device and in the right dtype, refusing incomplete or mismatched parts in one line.
 
-`tiny-random-t5` is a randomly initialised model with FLAN-T5's architecture
-(gated-GELU feed-forward, untied input/output embeddings, a SentencePiece-style
-Unigram tokenizer with T5's special tokens) at toy size. It is built from the
-shipped sample data and saved with `save_pretrained`, so it goes through the
-very same `from_pretrained(path)` code as `google/flan-t5-base`. Its scores
-mean nothing: it exists to run every step offline in seconds.
+The offline models load through the very same `from_pretrained(path)` code as `google/flan-t5-base`:
+`miniature-t5` from the package (`miniature.py`), `tiny-random-t5` from the cache (`random_models.py`).
 """
 
 import json
 import logging
 import os
 import pickle
-import shutil
-import tempfile
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
-import yaml
+from safetensors import SafetensorError
 from transformers import AutoModelForSeq2SeqLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
-from dialogsum_lab.config import DEFAULT_MODEL, SAMPLE_DIR, TINY_MODEL
+from dialogsum_lab.config import (
+    DEFAULT_MODEL,
+    MINIATURE_DIR,
+    MINIATURE_MODEL,
+    TINY_MODEL,
+    TRAIN_CONFIG,
+    TrainConfig,
+)
+from dialogsum_lab.devices import torch_device, torch_dtype
 from dialogsum_lab.errors import UserError
-from dialogsum_lab.generation import generation_config, summarize
-from dialogsum_lab.prompts import PROMPT_TEMPLATE, TOPIC_TEMPLATE
-from dialogsum_lab.runs import write_json
+from dialogsum_lab.files import check_adapter_folder, check_model_folder, read_json
+from dialogsum_lab.miniature import MINIATURE_NOTE
+from dialogsum_lab.random_models import untied_in_config
+from dialogsum_lab.runs import RunLayout, check_writable
 
-TINY_MODEL_NOTE = ("tiny-random-t5 is a randomly initialised toy model: its summaries are gibberish and its "
-                   "ROUGE scores are meaningless. It only proves the pipeline runs; use google/flan-t5-base "
-                   "for real numbers.")
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 # Written beside a trained adapter: what its base looked like, checked whenever the adapter is loaded again.
 BASE_MODEL_FILE = "base_model.json"
 BASE_MODEL_KEYS = ("model_type", "d_model", "vocab_size", "num_layers", "num_decoder_layers", "num_heads")
-T5_FAMILY = ("t5", "mt5", "umt5")
-# A dialogue to check a merged model against its adapter on, wherever the data lives.
-PROBE_DIALOGUE = ("#Person1#: Could you water my plants while I'm away?\n#Person2#: Of course. How often?\n"
-                  "#Person1#: Every two days. The key is under the mat.")
-
-
 class _UntiedHeadNotice(logging.Filter):
     """transformers 5 forces `T5Config.tie_word_embeddings=True`, then warns on every FLAN-T5 load that the
     checkpoint's own lm_head stays untied. Untied is right for FLAN-T5; the warning only confuses learners."""
@@ -48,54 +44,61 @@ class _UntiedHeadNotice(logging.Filter):
         return "tie_word_embeddings=False" not in record.getMessage()
 
 
-logging.getLogger("transformers.modeling_utils").addFilter(_UntiedHeadNotice())
-# peft 0.21 asks every model it wraps or loads for `is_gradient_checkpointing`, an alias that transformers 5.24
-# deprecated and warns about on each call; the answer is still right. Drop this once peft asks for
-# `is_activation_checkpointing`.
-warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
+@contextmanager
+def quiet_library_notices() -> Iterator[None]:
+    """While open, two known-harmless library notices stay silent (scoped, never process-wide): the untied-head
+    warning above, and peft 0.21 asking for `is_gradient_checkpointing`, which transformers 5.24 deprecated and
+    warns about on each call although the answer is still right (drop this once peft asks for
+    `is_activation_checkpointing`)."""
+    notice, logger = _UntiedHeadNotice(), logging.getLogger("transformers.modeling_utils")
+    logger.addFilter(notice)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated",
+                                    category=FutureWarning)
+            yield
+    finally:
+        logger.removeFilter(notice)
 
 
 def cache_dir() -> Path:
-    """Where built artefacts (the tiny model) live: $DIALOGSUM_LAB_CACHE or ~/.cache/dialogsum-lab."""
-    return Path(os.environ.get("DIALOGSUM_LAB_CACHE", Path.home() / ".cache" / "dialogsum-lab"))
+    """Where built artefacts (the offline models, the miniature world) live: $DIALOGSUM_LAB_CACHE (set and not
+    empty) or ~/.cache/dialogsum-lab."""
+    return Path(os.environ.get("DIALOGSUM_LAB_CACHE") or Path.home() / ".cache" / "dialogsum-lab")
+
+
+def model_note(name: str) -> str | None:
+    """What an offline model can and cannot show, said wherever it is used."""
+    from dialogsum_lab.random_models import TINY_MODEL_NOTE
+
+    return {TINY_MODEL: TINY_MODEL_NOTE, MINIATURE_MODEL: MINIATURE_NOTE}.get(name)
 
 
 def resolve_model_path(name_or_path: str) -> str:
-    """Map `tiny-random-t5` to its folder, building it on first use; pass anything else through."""
+    """Map `miniature-t5` to its shipped folder and `tiny-random-t5` to its cache folder (built on first use);
+    pass anything else through."""
+    if name_or_path == MINIATURE_MODEL:
+        path = MINIATURE_DIR / "model"
+        if not (path / "config.json").is_file():
+            raise UserError(f"the shipped {MINIATURE_MODEL} is missing from {path}. Rebuild it: python "
+                            "scripts/build_miniature.py (about an hour on two CPU cores), or reinstall the package.")
+        return str(path)
     if name_or_path != TINY_MODEL:
         return name_or_path
+    from dialogsum_lab.random_models import build_tiny_t5
+
     path = cache_dir() / TINY_MODEL
     if not (path / "config.json").exists():
+        check_writable(path.parent)
         build_tiny_t5(path)
     return str(path)
-
-
-def resolve_device(device: str = "auto") -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise UserError(f"device '{device}' asked for, but PyTorch sees no CUDA GPU. Use --device cpu or auto.")
-    return torch.device(device)
-
-
-def resolve_dtype(dtype: str, device: torch.device, model_type: str = "t5") -> torch.dtype:
-    """bf16 on CUDA GPUs that support it, fp32 elsewhere; fp16 is refused for T5."""
-    if dtype == "auto":
-        bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
-        return torch.bfloat16 if bf16 else torch.float32
-    if dtype not in DTYPES:
-        raise UserError(f"unknown dtype '{dtype}'. Choose auto, {', '.join(DTYPES)}.")
-    if dtype == "float16" and model_type in T5_FAMILY:
-        raise UserError("float16 is not safe for T5: its feed-forward activations exceed fp16's range (65504) and "
-                        "turn into inf/NaN. Use bfloat16 (Ampere or newer GPUs) or float32.")
-    return DTYPES[dtype]
 
 
 def load_tokenizer(name_or_path: str) -> PreTrainedTokenizerBase:
     path = resolve_model_path(name_or_path)
     try:
         return AutoTokenizer.from_pretrained(path)
-    except (OSError, ValueError) as err:
+    except (OSError, ValueError, TypeError, json.JSONDecodeError) as err:
         raise _load_error(name_or_path, err) from err
 
 
@@ -107,30 +110,28 @@ def load_model_and_tokenizer(name_or_path: str = DEFAULT_MODEL, dtype: str = "au
     someone else still uses as the "original".
     """
     path = resolve_model_path(name_or_path)
-    target = resolve_device(device)
+    target = torch_device(device)
+    if Path(path).is_dir():
+        check_model_folder(Path(path))  # a partial copy would load with random weights and score 0 in silence
     pickle_ok = _pickle_allowed(path)
     try:
         from transformers import AutoConfig
 
         model_type = AutoConfig.from_pretrained(path).model_type
-        model = AutoModelForSeq2SeqLM.from_pretrained(path, dtype=resolve_dtype(dtype, target, model_type),
-                                                      use_safetensors=None if pickle_ok else True)
-    except (OSError, ValueError, pickle.UnpicklingError) as err:
+        with quiet_library_notices():
+            model, info = AutoModelForSeq2SeqLM.from_pretrained(
+                path, dtype=torch_dtype(dtype, str(target), model_type), use_safetensors=None if pickle_ok else True,
+                output_loading_info=True)
+    except (OSError, ValueError, pickle.UnpicklingError, SafetensorError) as err:
         raise _load_error(name_or_path, err) from err
+    if info["missing_keys"] or info["mismatched_keys"]:
+        lacking = sorted(info["missing_keys"]) + sorted(str(k) for k in info["mismatched_keys"])
+        raise UserError(f"model {name_or_path} lacks {len(lacking)} of its weights (e.g. {lacking[0]}): they would "
+                        "start random. Its weight files are incomplete; copy or save the model again.")
     # T5's forward ignores num_items_in_batch; without this the Trainer mis-scales the loss
     # under gradient accumulation and DDP.
     model.accepts_loss_kwargs = False
-    return _untied_in_config(model).to(target).eval(), load_tokenizer(name_or_path)
-
-
-def _untied_in_config(model: PreTrainedModel) -> PreTrainedModel:
-    """Make the config say what the weights are: transformers 5's T5Config always claims tied embeddings,
-    even for FLAN-T5 / T5 v1.1 whose output matrix is its own (peft's merge then warns that they "are no
-    longer tied"). Generation is unaffected: T5 reads `scale_decoder_outputs` for that."""
-    head, embeddings = model.get_output_embeddings(), model.get_input_embeddings()
-    if head is not None and head.weight.data_ptr() != embeddings.weight.data_ptr():
-        model.config.tie_word_embeddings = False
-    return model
+    return untied_in_config(model).to(target).eval(), load_tokenizer(name_or_path)
 
 
 def _pickle_allowed(path: str) -> bool:
@@ -153,6 +154,9 @@ def _load_error(name: str, err: Exception) -> UserError:
     if looks_local and not path.exists():  # not a Hub id: say so, rather than blame the network
         return UserError(f"model folder {name} does not exist. Check the path, or pass a Hub id such as "
                          f"{DEFAULT_MODEL}, or '{TINY_MODEL}' to work offline.")
+    if isinstance(err, SafetensorError):
+        return UserError(f"model {name}: a weights file is damaged ({' '.join(str(err).split())[:200]}). Copy or "
+                         "save the model again.")
     if isinstance(err, pickle.UnpicklingError):
         reason = " ".join(str(err).split())[:200]
         return UserError(f"{name}: torch's safe loader refuses its pickled weights ({reason}). Use safetensors.")
@@ -162,100 +166,49 @@ def _load_error(name: str, err: Exception) -> UserError:
 
 
 def count_parameters(model: torch.nn.Module) -> dict:
-    """Trainable and total parameters, as peft reports them for PEFT models."""
+    """Trainable and total parameters, as peft reports them for PEFT models, and `used`: the trainable ones that
+    reach the model's output. They differ for prompt tuning on a seq2seq model, where peft allocates one soft
+    prompt for the encoder and one for the decoder but feeds only the encoder's."""
     if hasattr(model, "get_nb_trainable_parameters"):
         trainable, total = model.get_nb_trainable_parameters()
     else:
         trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
         total = sum(p.numel() for p in model.parameters())
-    return {"trainable": trainable, "total": total, "percent": 100 * trainable / total if total else 0.0}
+    used = _prompt_parameters_in_use(model) if _peft_type(model) == "PROMPT_TUNING" else trainable
+    return {"trainable": trainable, "total": total, "percent": 100 * trainable / total if total else 0.0,
+            "used": used, "used_percent": 100 * used / total if total else 0.0}
+
+
+def _peft_type(model) -> str | None:
+    config = getattr(model, "active_peft_config", None)
+    return None if config is None else str(config.peft_type.value)
+
+
+def _prompt_parameters_in_use(model) -> int:
+    """The soft-prompt entries that get a gradient from a one-token probe: counted from the model, not a formula."""
+    weight = model.prompt_encoder[model.active_adapter].embedding.weight
+    needed, weight.grad = weight.requires_grad, None
+    weight.requires_grad_(True)
+    probe = torch.ones((1, 1), dtype=torch.long, device=weight.device)
+    try:
+        with torch.enable_grad():
+            model(input_ids=probe, attention_mask=probe, decoder_input_ids=probe * 0).logits.float().sum().backward()
+        return int(weight.grad.abs().sum(1).gt(0).sum()) * weight.shape[1]
+    finally:
+        weight.grad = None
+        weight.requires_grad_(needed)
+        model.zero_grad(set_to_none=True)
 
 
 def describe_parameters(model: torch.nn.Module) -> str:
     """The lab's three-line parameter report."""
     c = count_parameters(model)
-    return (f"trainable model parameters: {c['trainable']:,}\nall model parameters: {c['total']:,}\n"
-            f"percentage of trainable model parameters: {c['percent']:.2f}%")
-
-
-# google/flan-t5-base's architecture, for counting and benchmarking without a download.
-FLAN_T5_BASE_SHAPE = {"vocab_size": 32128, "d_model": 768, "d_kv": 64, "d_ff": 2048, "num_layers": 12,
-                      "num_heads": 12}
-
-
-def random_flan_t5(device: str | torch.device = "cpu", **shape):
-    """A randomly initialised T5 v1.1 / FLAN-T5 (gated-GELU, untied output matrix) of the given shape.
-
-    `device="meta"` builds it without memory, enough to count parameters.
-    """
-    from transformers import T5Config, T5ForConditionalGeneration
-
-    shape = FLAN_T5_BASE_SHAPE | shape
-    config = T5Config(**shape, num_decoder_layers=shape["num_layers"], feed_forward_proj="gated-gelu",
-                      tie_word_embeddings=False, decoder_start_token_id=0, pad_token_id=0, eos_token_id=1)
-    with torch.device(device):
-        model = T5ForConditionalGeneration(config)
-        # transformers 5 ties lm_head to the input embedding at construction; FLAN-T5 keeps its own output
-        # matrix (same init as T5's), saved separately and left untied on load, as for the real checkpoint.
-        model.lm_head.weight = torch.nn.Parameter(torch.randn_like(model.lm_head.weight))
-    model.accepts_loss_kwargs = False
-    return _untied_in_config(model)
-
-
-def build_tiny_t5(out_dir: str | Path, d_model: int = 64, num_layers: int = 2, num_heads: int = 4,
-                  vocab_size: int = 1000, seed: int = 0) -> Path:
-    """Build, save and return the offline stand-in for FLAN-T5 (deterministic for a given seed).
-
-    Written to a temporary folder first and moved into place, so an interrupted
-    build never leaves a half-saved model behind, and processes building it at
-    the same time all end up with one complete copy.
-    """
-    out_dir = Path(out_dir)
-    tokenizer = _train_tiny_tokenizer(vocab_size)
-    # Its own random stream: a run seeds, then loads its model, and must draw the same numbers afterwards
-    # (LoRA's initial weights, dropout) whether or not this first use had to build it.
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = random_flan_t5(vocab_size=len(tokenizer), d_model=d_model, d_kv=d_model // num_heads,
-                               d_ff=2 * d_model, num_layers=num_layers, num_heads=num_heads,
-                               relative_attention_num_buckets=32)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
-    staging.chmod(0o755)
-    model.save_pretrained(staging, safe_serialization=True)
-    tokenizer.save_pretrained(staging)
-    (staging / "README.md").write_text(f"# {TINY_MODEL}\n\n{TINY_MODEL_NOTE}\n")
-    if out_dir.exists() and not (out_dir / "config.json").exists():
-        shutil.rmtree(out_dir)  # a broken earlier build
-    try:
-        staging.rename(out_dir)
-    except OSError:  # another process (say, another torchrun rank) finished the same build first: keep it
-        shutil.rmtree(staging)
-    return out_dir
-
-
-def _train_tiny_tokenizer(vocab_size: int) -> PreTrainedTokenizerBase:
-    """A Unigram (SentencePiece-style) tokenizer trained on the sample data, with T5's special ids."""
-    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
-    from transformers import T5Tokenizer
-
-    texts = [PROMPT_TEMPLATE, TOPIC_TEMPLATE]
-    for file in sorted(SAMPLE_DIR.glob("*.jsonl")):
-        for line in file.read_text().splitlines():
-            texts += [str(v) for v in json.loads(line).values()]
-    sp = Tokenizer(models.Unigram())
-    sp.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always")
-    trainer = trainers.UnigramTrainer(vocab_size=vocab_size, special_tokens=["<pad>", "</s>", "<unk>"],
-                                      unk_token="<unk>", shrinking_factor=0.75)
-    sp.train_from_iterator(texts, trainer=trainer)
-    # The trainer is not reproducible to the last bit (parallel sums, and the rare characters it must keep
-    # come in hash order with made-up scores), so round, give those characters one score, and sort; the
-    # three special tokens stay first, at the ids T5 fixes (0, 1, 2).
-    vocab = [(piece, round(score, 6)) for piece, score in json.loads(sp.to_str())["model"]["vocab"]]
-    floor = min(score for piece, score in vocab[3:] if len(piece) > 1)
-    pieces = [(piece, score if score >= floor else floor - 1.0) for piece, score in vocab[3:]]
-    vocab = vocab[:3] + sorted(pieces, key=lambda item: (-item[1], item[0]))
-    return T5Tokenizer(vocab=vocab, extra_ids=100, model_max_length=512)
+    report = (f"trainable model parameters: {c['trainable']:,}\nall model parameters: {c['total']:,}\n"
+              f"percentage of trainable model parameters: {c['percent']:.2f}%")
+    if c["used"] != c["trainable"]:
+        report += (f"\nof which reach the model (the encoder's soft prompt; peft also allocates an unused decoder "
+                   f"one): {c['used']:,} ({c['used_percent']:.2f}%)")
+    return report
 
 
 def load_trained(path: str, adapter: str | None = None, base: str | None = None, dtype: str = "auto",
@@ -267,15 +220,17 @@ def load_trained(path: str, adapter: str | None = None, base: str | None = None,
     its tokenizer, and where each part came from.
     """
     run = Path(path)
-    if (run / "config.yaml").is_file():  # a dialogsum-lab training run
-        if not (run / "model").is_dir():
+    if (run / TRAIN_CONFIG).is_file():  # a dialogsum-lab training run
+        if not RunLayout.of(run).model.is_dir():
             raise _unfinished(run)
-        base = base or yaml.safe_load((run / "config.yaml").read_text())["model"]
-        run = run / "model"
+        base = base or TrainConfig.load(run / TRAIN_CONFIG).model
+        run = RunLayout.of(run).model
         path = str(run)
     if (run / "adapter_config.json").is_file():
         adapter = str(run)
-        path = base or json.loads((run / "adapter_config.json").read_text())["base_model_name_or_path"]
+        path = base or check_adapter_folder(run).get("base_model_name_or_path")
+        if not path:
+            raise UserError(f"adapter {run} does not say which base model it was trained on. Pass it with --base.")
     model, tokenizer = load_model_and_tokenizer(path, dtype, device)
     if adapter:
         model = _attach_adapter(model, adapter, path)
@@ -302,16 +257,17 @@ def _attach_adapter(model: PreTrainedModel, adapter: str, base: str) -> PreTrain
 
     if not (Path(adapter) / "adapter_config.json").is_file():
         raise UserError(f"{adapter} has no adapter_config.json: it is not a PEFT adapter folder.")
-    trained_on = json.loads((Path(adapter) / "adapter_config.json").read_text()).get("base_model_name_or_path")
+    trained_on = check_adapter_folder(Path(adapter)).get("base_model_name_or_path")
     recorded = Path(adapter) / BASE_MODEL_FILE
     if recorded.is_file():  # widths can match while the vocabulary differs: peft would load it without a word
-        expected, found = json.loads(recorded.read_text()), base_fingerprint(model)
+        expected, found = read_json(recorded), base_fingerprint(model)
         differs = [f"{k} {expected.get(k)} vs {found[k]}" for k in BASE_MODEL_KEYS if expected.get(k) != found[k]]
         if differs:
             raise UserError(f"adapter {adapter} was trained on a different base ({trained_on}) than {base}: "
                             f"{', '.join(differs)} (trained vs given). Pass the base it was trained on with --base.")
     try:
-        model = PeftModel.from_pretrained(model, adapter, is_trainable=False).eval()
+        with quiet_library_notices():
+            model = PeftModel.from_pretrained(model, adapter, is_trainable=False).eval()
     except (RuntimeError, ValueError, KeyError) as err:
         raise UserError(f"adapter {adapter} does not fit base model {base}: it was trained on {trained_on} "
                         f"({type(err).__name__}: {' '.join(str(err).split())[:240]}). Pass the base it was "
@@ -327,8 +283,7 @@ def fix_prefix_generation(model):
     one, so without this the prefix is silently dropped and the summaries are
     the base model's. Other models are returned unchanged.
     """
-    config = getattr(model, "active_peft_config", None)
-    if config is None or str(config.peft_type.value) != "PREFIX_TUNING":
+    if _peft_type(model) != "PREFIX_TUNING":
         return model
     prepare = model.prepare_inputs_for_generation
 
@@ -345,37 +300,3 @@ def fix_prefix_generation(model):
     return model
 
 
-def merge_adapter(path: str, out: str | Path, base: str | None = None, check_texts: list[str] | None = None,
-                  device: str = "auto") -> dict:
-    """Fold a LoRA (or IA3) adapter into the base weights, save a standalone model, check outputs agree.
-
-    The check compares logits and greedy summaries of the adapter model and the
-    merged model on a few dialogues; it is saved as `merge_check.json`.
-    """
-    model, tokenizer, info = load_trained(path, base=base, dtype="float32", device=device)
-    if not info["adapter"]:
-        raise UserError(f"{path} holds no adapter: a fully fine-tuned model is already standalone.")
-    peft_type = str(model.peft_config["default"].peft_type.value)
-    if peft_type not in ("LORA", "IA3"):
-        raise UserError(f"{peft_type} adapters add virtual tokens instead of changing weights, so they cannot be "
-                        "merged. Evaluate them with the base model and --adapter instead.")
-    texts = check_texts or [PROBE_DIALOGUE]
-    inputs = tokenizer([PROMPT_TEMPLATE.format(dialogue=t) for t in texts],
-                       return_tensors="pt", padding=True).to(model.device)
-    decoder = torch.full((len(texts), 8), model.config.decoder_start_token_id, device=model.device)
-    config = generation_config(model, max_new_tokens=32)
-    with torch.inference_mode():
-        before_logits = model(**inputs, decoder_input_ids=decoder).logits
-    before = summarize(model, tokenizer, texts, config, progress=False)
-    merged = model.merge_and_unload()
-    with torch.inference_mode():
-        after_logits = merged(**inputs, decoder_input_ids=decoder).logits
-    after = summarize(merged, tokenizer, texts, config, progress=False)
-    out = Path(out)
-    merged.save_pretrained(out, safe_serialization=True)
-    tokenizer.save_pretrained(out)
-    check = {"adapter": info["adapter"], "base_model": info["model"], "peft_type": peft_type,
-             "max_abs_logit_difference": float((before_logits - after_logits).abs().max()),
-             "summaries_identical": before == after, "dialogues_checked": len(texts)}
-    write_json(out / "merge_check.json", check)
-    return check

@@ -8,15 +8,18 @@ import numpy as np
 import pandas as pd
 
 from dialogsum_lab.errors import UserError
+from dialogsum_lab.files import read_json, read_jsonl, weights_fingerprint
 from dialogsum_lab.metrics import (
     BOOTSTRAP_SAMPLES,
     PRIMARY_VIEW,
     ROUGE_TYPES,
     VIEWS,
+    format_p,
     paired_bootstrap,
     per_example_scores,
+    scored_against,
 )
-from dialogsum_lab.runs import read_json, read_jsonl, save_figure, write_json, write_text
+from dialogsum_lab.runs import RunLayout, save_figure, write_json, write_text
 
 
 def rouge_frame(metrics: dict) -> pd.DataFrame:
@@ -88,23 +91,45 @@ def load_system(path: str | Path) -> dict:
     evaluation lies in `eval-test/` (or the only `eval-*/` folder).
     """
     path = Path(path)
-    train = path / "train_metrics.json"
+    train = RunLayout.of(path).file(RunLayout.TRAIN_METRICS)
     if not (path / "metrics.json").is_file():
-        evals = sorted(path.glob("eval-*/metrics.json"))
-        preferred = [e for e in evals if e.parent.name == "eval-test"] or evals
-        if not preferred:
+        evaluations = RunLayout.of(path).evaluations()
+        if not evaluations:
             raise UserError(f"{path} has no metrics.json: evaluate it first (dialogsum-lab evaluate {path}).")
-        path = preferred[0].parent
+        path = evaluations[0]
     elif not train.is_file():
-        train = path.parent / "train_metrics.json"
-    metrics = read_json(path / "metrics.json")
+        train = RunLayout.of(path.parent).file(RunLayout.TRAIN_METRICS)
+    metrics, predictions = read_json(path / "metrics.json"), read_jsonl(path / "predictions.jsonl")
+    _check_evaluation(path, metrics, predictions)
     training = read_json(train) if train.is_file() else {}
     return {"name": training.get("method") or metrics.get("system") or path.name, "path": str(path),
-            "metrics": metrics, "train": training, "predictions": read_jsonl(path / "predictions.jsonl")}
+            "metrics": metrics, "train": training, "predictions": predictions}
+
+
+EVALUATION_KEYS = ("n_examples", "references_per_example", "rouge", "settings")
+
+
+def _check_evaluation(path: Path, metrics: dict, predictions: list[dict]) -> None:
+    """An evaluation folder as `evaluate` writes it, or one line naming what is wrong with it."""
+    lacking = [k for k in EVALUATION_KEYS if k not in metrics] + [
+        f"rouge[{v}]" for v in VIEWS[:3] if v not in metrics.get("rouge", {})]
+    if lacking:
+        raise UserError(f"{path / 'metrics.json'} is incomplete or damaged (it lacks {', '.join(lacking)}). Evaluate "
+                        "again (dialogsum-lab evaluate ... --overwrite).")
+    for number, row in enumerate(predictions, start=1):
+        refs = row.get("references")
+        if not (isinstance(row.get("id"), str) and isinstance(row.get("prediction"), str) and isinstance(refs, list)
+                and refs and all(isinstance(r, str) for r in refs)):
+            raise UserError(f"{path / 'predictions.jsonl'}, line {number}: needs a text id, a text prediction and a "
+                            "list of reference texts. Evaluate again (dialogsum-lab evaluate ... --overwrite).")
+    if len(predictions) != metrics["n_examples"]:
+        raise UserError(f"{path}: predictions.jsonl has {len(predictions)} rows but metrics.json scored "
+                        f"{metrics['n_examples']}. Evaluate again (dialogsum-lab evaluate ... --overwrite).")
 
 
 def comparison_frame(systems: list[dict], view: str = PRIMARY_VIEW) -> pd.DataFrame:
-    """One row per system: ROUGE means with intervals and the cost of training it."""
+    """One row per system: ROUGE means with intervals and the cost of training it. `trainable_params` counts the
+    parameters that reach the model (prompt tuning allocates twice as many: `allocated_params`)."""
     rows = []
     for s in systems:
         rouge = s["metrics"]["rouge"][view]
@@ -113,8 +138,11 @@ def comparison_frame(systems: list[dict], view: str = PRIMARY_VIEW) -> pd.DataFr
         for t in ROUGE_TYPES:
             row[t] = rouge[t]["mean"]
             row[f"{t}_ci"] = f"[{rouge[t]['ci_low']:.4f}, {rouge[t]['ci_high']:.4f}]"
-        row |= {"trainable_params": train.get("trainable_parameters", 0),
-                "trainable_%": train.get("trainable_percent", 0.0),
+        lab = s["metrics"]["rouge"].get("course_lab", {}).get("rougeLsum", {})
+        row["rougeLsum_course_lab"] = lab.get("mean", float("nan"))  # the lab's rougeLsum: no sentence split
+        used = train.get("used_parameters", train.get("trainable_parameters", 0))
+        row |= {"trainable_params": used, "allocated_params": train.get("trainable_parameters", 0),
+                "trainable_%": 100 * used / train["total_parameters"] if train.get("total_parameters") else 0.0,
                 "train_s": train.get("train_seconds", 0.0), "peak_memory_mb": train.get("peak_memory_mb"),
                 "saved_weights_mb": train.get("saved_weights_mb")}
         rows.append(row)
@@ -122,22 +150,62 @@ def comparison_frame(systems: list[dict], view: str = PRIMARY_VIEW) -> pd.DataFr
 
 
 def improvements(systems: list[dict], baseline: int = 0, view: str = PRIMARY_VIEW) -> list[str]:
-    """The lab's 'absolute percentage improvement' lines, against the original (untrained) model."""
+    """The lab's 'absolute percentage improvement' lines, said as what they are: differences in ROUGE F1 points
+    (x 100) of each system over the baseline run, which is named."""
     base = systems[baseline]
     lines = []
     for s in systems:
         if s is base:
             continue
-        lines.append(f"Absolute percentage improvement of {s['name']} over the original model ({base['name']}):")
+        lines.append(f"{s['name']} minus {base['name']} (the baseline), in ROUGE points (F1 x 100):")
         for t in ROUGE_TYPES:
             gain = s["metrics"]["rouge"][view][t]["mean"] - base["metrics"]["rouge"][view][t]["mean"]
-            lines.append(f"  {t}: {gain * 100:+.2f}%")
+            lines.append(f"  {t}: {gain * 100:+.2f} points")
     return lines
+
+
+def check_comparable(systems: list[dict]) -> None:
+    """Refuse, in one line naming the difference, systems that were not scored on the same thing: other
+    dialogues, other references, another task or ROUGE tokenizer (read from each system's own predictions), or
+    weights that have changed since they were scored."""
+    for system in systems:
+        check_fresh(system["metrics"], system["path"])
+    first = systems[0]
+    for other in systems[1:]:
+        a, b = (_scored_on(s) for s in (first, other))
+        names = f"{first['name']} ({first['path']}) and {other['name']} ({other['path']})"
+        if a["task"] != b["task"]:
+            raise UserError(f"{names} score different tasks ({a['task']} vs {b['task']}). Compare runs of one task.")
+        if a["ids_sha256"] != b["ids_sha256"]:
+            shared = len({p["id"] for p in first["predictions"]} & {p["id"] for p in other["predictions"]})
+            raise UserError(f"{names} were scored on different dialogues ({a['n']} vs {b['n']}, {shared} in common). "
+                            "Evaluate them on the same --data, --split and --limit.")
+        if a["references_sha256"] != b["references_sha256"]:
+            differ = [p["id"] for p, q in zip(first["predictions"], other["predictions"], strict=True)
+                      if p["references"] != q["references"]]
+            raise UserError(f"{names} were scored against different references: {len(differ)} of {a['n']} dialogues "
+                            f"differ (e.g. {differ[0]}). Score both against the same data (--data, --split).")
+    shared_tokenizer(systems)
+
+
+def check_fresh(metrics: dict, where: str | Path) -> None:
+    """Refuse an evaluation whose model or adapter folder now holds other weights (trained further since)."""
+    recorded, folder = metrics.get("weights_sha256"), metrics.get("adapter") or metrics.get("model")
+    if recorded and folder and weights_fingerprint(folder) not in (None, recorded):
+        run = Path(folder).parent if Path(folder).name == "model" else Path(folder)
+        raise UserError(f"{where} is stale: it scored weights that {folder} no longer holds (trained further since). "
+                        f"Evaluate again: dialogsum-lab evaluate {run} --overwrite.")
+
+
+def _scored_on(system: dict) -> dict:
+    rows = system["predictions"]
+    return scored_against([r["id"] for r in rows], [r["references"] for r in rows]) | {
+        "task": system["metrics"].get("task", "summary")}
 
 
 def shared_tokenizer(systems: list[dict]) -> str:
     """The ROUGE tokenizer every system was scored with; systems scored differently are not comparable."""
-    tokenizers = {s["metrics"]["settings"].get("tokenizer", "default") for s in systems}
+    tokenizers = {s["metrics"].get("settings", {}).get("tokenizer", "default") for s in systems}
     if len(tokenizers) > 1:
         raise UserError(f"these runs were scored with different ROUGE tokenizers ({', '.join(sorted(tokenizers))}), "
                         "so their numbers are not comparable. Score them again with the same --rouge-tokenizer.")
@@ -147,10 +215,7 @@ def shared_tokenizer(systems: list[dict]) -> str:
 def significance_frame(systems: list[dict], view: str = PRIMARY_VIEW, samples: int = BOOTSTRAP_SAMPLES,
                        seed: int = 0) -> pd.DataFrame:
     """Paired bootstrap for every pair of systems on the same examples: is b better than a?"""
-    ids = [[p["id"] for p in s["predictions"]] for s in systems]
-    if any(i != ids[0] for i in ids):
-        raise UserError("these runs were evaluated on different examples, so they cannot be compared pairwise. "
-                        "Evaluate them on the same --data, --split and --limit.")
+    check_comparable(systems)
     tokenizer = shared_tokenizer(systems)
     scores = [per_example_scores([p["prediction"] for p in s["predictions"]],
                                  [p["references"] for p in s["predictions"]], tokenizer)[view] for s in systems]
@@ -203,16 +268,17 @@ def compare_runs(paths: list[str | Path], out: Path, example: int = 0, view: str
     if view not in VIEWS:
         raise UserError(f"unknown view '{view}'. Choose one of {', '.join(VIEWS)}.")
     systems = [load_system(p) for p in paths]
-    shared_tokenizer(systems)
+    check_comparable(systems)
     table = comparison_frame(systems, view)
     significance = significance_frame(systems, view, bootstrap_samples) if len(systems) > 1 else pd.DataFrame()
-    report = [f"ROUGE F1 ({view}, {systems[0]['metrics']['n_examples']} examples), with 95% bootstrap intervals", "",
+    report = [f"ROUGE F1 ({view}, {systems[0]['metrics']['n_examples']} examples, all scored against the same "
+              "references), with 95% bootstrap intervals", "",
               markdown_table(table), "", *improvements(systems, view=view)]
     if len(significance):
-        shown = significance[significance["rouge"].isin(["rouge1", "rougeL"])]
-        report += ["", "Paired bootstrap (b - a; significant when the interval excludes 0):", "",
-                   markdown_table(shown[["a", "b", "rouge", "difference", "ci_low", "ci_high", "p_value",
-                                         "significant"]])]
+        shown = significance[significance["rouge"].isin(["rouge1", "rougeL"])].assign(
+            p=lambda f: [format_p(p, n) for p, n in zip(f["p_value"], f["samples"], strict=True)])
+        report += ["", "Paired bootstrap (b - a in F1; significant when the interval excludes 0):", "",
+                   markdown_table(shown[["a", "b", "rouge", "difference", "ci_low", "ci_high", "p", "significant"]])]
     text = "\n".join(report) + "\n"
     write_text(out / "comparison.md", text)
     write_text(out / "comparison.csv", table.to_csv(index=False))

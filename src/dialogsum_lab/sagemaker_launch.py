@@ -1,15 +1,9 @@
-"""SageMaker training jobs: from inside the container, and from outside (launch, status, logs, download).
+"""SageMaker training jobs, from outside: launch, status, logs, download.
 
-Inside, a job hands the training script its data as channels
-(`SM_CHANNEL_TRAIN`, `SM_CHANNEL_VALIDATION`, `SM_CHANNEL_TEST`: local
-folders), collects the model from `SM_MODEL_DIR` and everything else from
-`SM_OUTPUT_DATA_DIR`, and keeps `/opt/ml/checkpoints` in step with S3 so that
-a restarted (spot) job finds its checkpoints there. `dialogsum-lab train` with
-no `--data` and no `--out` uses all of these, so the job needs no paths.
-
-Outside, the SageMaker SDK 3 (`ModelTrainer`, an optional extra) ships the
-project as a wheel and starts `dialogsum-lab train` with the job's
-hyperparameters; the SDK is imported only when a job is launched.
+The SageMaker SDK 3 (`ModelTrainer`, an optional extra) ships the project as a wheel and starts
+`dialogsum-lab train` with the job's hyperparameters; the SDK is imported only when a job is launched.
+What the job finds inside its container is `job_env.py`; a fake AWS to run all of this without an account
+is `fake_aws.py`.
 """
 
 import os
@@ -23,32 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dialogsum_lab.errors import UserError
-from dialogsum_lab.runs import RunLayout
-
-CHANNELS = {"train": "SM_CHANNEL_TRAIN", "validation": "SM_CHANNEL_VALIDATION", "test": "SM_CHANNEL_TEST"}
-# SageMaker's local path for checkpoints it syncs with S3 (CheckpointConfig's default); the variable moves it.
-CHECKPOINTS = Path(os.environ.get("DIALOGSUM_LAB_JOB_CHECKPOINTS", "/opt/ml/checkpoints"))
-
-
-def in_training_job() -> bool:
-    """True inside a SageMaker training container (it sets SM_MODEL_DIR)."""
-    return bool(os.environ.get("SM_MODEL_DIR"))
-
-
-def channel_folders() -> dict[str, Path]:
-    """The data channels this job was given, by split."""
-    return {split: Path(os.environ[name]) for split, name in CHANNELS.items() if os.environ.get(name)}
-
-
-def job_layout() -> RunLayout:
-    """Settings, metrics and plots to SM_OUTPUT_DATA_DIR; the model to SM_MODEL_DIR; checkpoints to
-    /opt/ml/checkpoints when the job has one (a checkpoint S3 URI), else beside the metrics."""
-    root = Path(os.environ.get("SM_OUTPUT_DATA_DIR", "/opt/ml/output/data"))
-    checkpoints = CHECKPOINTS if CHECKPOINTS.is_dir() else root / "checkpoints"
-    return RunLayout(root=root, model=Path(os.environ["SM_MODEL_DIR"]), checkpoints=checkpoints)
-
-
-# --- From outside: launching a job, watching it, fetching what it made --------------------------------------
+from dialogsum_lab.files import unpack_archive
+from dialogsum_lab.job_env import CHECKPOINTS, TENSORBOARD_DIR
+from dialogsum_lab.runs import RunLayout, share_files
 
 # GPUs per instance for the types the lab uses; others count as one (pass --instance-count for several nodes).
 GPUS_PER_INSTANCE = {
@@ -60,9 +31,26 @@ GPUS_PER_INSTANCE = {
 # The newest PyTorch training image the SageMaker SDK 3.27 knows (its image_uris config); --image-uri overrides.
 PYTORCH_IMAGE = {"version": "2.10.0", "py_version": "py313"}
 ENTRY_SCRIPT = "train_entry.py"
-TENSORBOARD_DIR = "/opt/ml/output/tensorboard"
 SDK_MISSING = ("SageMaker jobs need the SageMaker SDK, an optional extra (about 1 GB): "
-               "pip install -e '.[sagemaker]'")
+               "pip install -e '.[sagemaker]' (it brings moto too, the fake AWS notebook 06 runs on offline)")
+# The tested versions of that extra, as `make test` installs them (in a source checkout).
+EXTRA_REQUIREMENTS = Path(__file__).resolve().parents[2] / "requirements-sagemaker.txt"
+PRICING_PAGE = "https://aws.amazon.com/sagemaker/pricing/"  # per region and instance type; no price is typed here
+
+
+def missing_extra() -> list[str]:
+    """The modules of the SageMaker extra this Python lacks (notebook 06 installs them in its first cell)."""
+    import importlib.util
+
+    return [name for name in ("boto3", "sagemaker", "moto") if importlib.util.find_spec(name) is None]
+
+
+def billing(spec: "JobSpec") -> dict:
+    """What a job may bill before it starts: instances, spot or not, its time limit and so the most instance-hours."""
+    hours = spec.max_run_s / 3600
+    return {"instance": spec.instance_type, "count": spec.instance_count, "spot": spec.spot,
+            "time limit (h)": round(hours, 2), "most billable instance-hours": round(spec.instance_count * hours, 2),
+            "price per hour": f"see {PRICING_PAGE} (region {spec.region})"}
 
 
 @dataclass(frozen=True)
@@ -79,6 +67,7 @@ class JobSpec:
     role: str
     bucket: str
     prefix: str
+    region: str
     spot: bool
     max_run_s: int
     max_wait_s: int | None
@@ -125,7 +114,8 @@ def job_spec(settings: dict[str, str], *, instance_type: str, role: str, bucket:
         instance_type=instance_type, instance_count=instance_count,
         processes_per_instance=GPUS_PER_INSTANCE.get(instance_type, 1),
         hyperparameters=dict(settings), channels=dict(channels), role=role, bucket=bucket, prefix=prefix,
-        spot=spot, max_run_s=max_run_s, max_wait_s=(max_wait_s or 2 * max_run_s) if spot else None, files=files)
+        region=region, spot=spot, max_run_s=max_run_s, max_wait_s=(max_wait_s or 2 * max_run_s) if spot else None,
+        files=files)
 
 
 def data_channels(source: str, folder: Path) -> tuple[dict[str, str], dict[str, str]]:
@@ -242,17 +232,25 @@ def download(job: str, out: Path, sagemaker_client, s3_client) -> Path:
         raise UserError(f"job {job} is {d['TrainingJobStatus']}, not Completed: nothing to download yet "
                         f"(dialogsum-lab sagemaker status {job}).")
     layout = RunLayout.of(out)
-    for (bucket, key), folder in zip(_artifacts(d).values(), (layout.model, layout.root), strict=True):
+    for (bucket, key), folder in zip(artifacts(d).values(), (layout.model, layout.root), strict=True):
         with tempfile.TemporaryFile() as archive:
             s3_client.download_fileobj(bucket, key, archive)
             archive.seek(0)
-            with tarfile.open(fileobj=archive) as tar:
+            with _open_archive(archive, key) as tar:
                 folder.mkdir(parents=True, exist_ok=True)
-                tar.extractall(folder, filter="data")
+                unpack_archive(tar, folder, f"s3://{bucket}/{key}")
+    share_files(out)
     return out
 
 
-def _artifacts(description: dict) -> dict[str, tuple[str, str]]:
+def _open_archive(stream, key: str) -> tarfile.TarFile:
+    try:
+        return tarfile.open(fileobj=stream)
+    except tarfile.TarError as err:
+        raise UserError(f"{key} is not a readable tar archive ({err}): the job's upload is damaged.") from err
+
+
+def artifacts(description: dict) -> dict[str, tuple[str, str]]:
     """(bucket, key) of what a job leaves in S3: model.tar.gz (SM_MODEL_DIR), output.tar.gz (SM_OUTPUT_DATA_DIR)."""
     model = description["ModelArtifacts"]["S3ModelArtifacts"].removeprefix("s3://")
     folder = model.rsplit("/", 1)[0]
@@ -265,50 +263,3 @@ def _describe(job: str, sagemaker_client) -> dict:
     except sagemaker_client.exceptions.ClientError as err:
         raise UserError(f"no training job {job} here ({err.response['Error']['Message']}). Check the name and the "
                         "region (--region or AWS_DEFAULT_REGION).") from err
-
-
-# --- Without AWS: a fake one, so the notebook's every cell runs (CI, a laptop without credentials) -------------
-
-def start_fake_aws(bucket: str = "dialogsum-lab-fake", region: str = "us-east-1") -> tuple[str, str]:
-    """moto's fake S3, SageMaker and CloudWatch Logs for this process, with a bucket and a role; returns them.
-
-    Jobs created there never run: `play_job_locally` does what the container would.
-    """
-    import boto3
-    from moto import mock_aws
-
-    os.environ.update({"AWS_ACCESS_KEY_ID": "fake", "AWS_SECRET_ACCESS_KEY": "fake", "AWS_DEFAULT_REGION": region,
-                       "SAGEMAKER_VALIDATE_ROLE": "false"})  # moto cannot simulate IAM policies
-    mock_aws().start()
-    boto3.client("s3").create_bucket(Bucket=bucket)
-    return bucket, "arn:aws:iam::123456789012:role/fake-sagemaker-role"
-
-
-def play_job_locally(job: str, work: Path) -> None:
-    """Run a job created on the fake AWS as its container would: its train channel downloaded, `dialogsum-lab
-    train` with its hyperparameters and the SM_* variables, and the model and output uploaded where SageMaker
-    puts them (model.tar.gz, output.tar.gz)."""
-    import boto3
-
-    sm, s3 = boto3.client("sagemaker"), boto3.client("s3")
-    d = sm.describe_training_job(TrainingJobName=job)
-    env = os.environ | {"SM_MODEL_DIR": str(work / "model"), "SM_OUTPUT_DATA_DIR": str(work / "output")}
-    for channel in d["InputDataConfig"]:
-        if channel["ChannelName"] in CHANNELS:
-            bucket, prefix = channel["DataSource"]["S3DataSource"]["S3Uri"].removeprefix("s3://").split("/", 1)
-            folder = work / "input" / channel["ChannelName"]
-            folder.mkdir(parents=True, exist_ok=True)
-            for obj in s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", []):
-                s3.download_file(bucket, obj["Key"], str(folder / obj["Key"].rsplit("/", 1)[1]))
-            env[CHANNELS[channel["ChannelName"]]] = str(folder)
-    options = [part for key, value in d["HyperParameters"].items() for part in (f"--{key}", value)]
-    done = subprocess.run([sys.executable, "-m", "dialogsum_lab.cli", "train", *options], env=env,
-                          capture_output=True, text=True)
-    if done.returncode:
-        raise UserError(f"the local stand-in for job {job} failed: {done.stderr.strip()[-1000:]}")
-    print(f"{job}: {done.stdout.strip().splitlines()[-1]}")
-    for (name, (bucket, key)), folder in zip(_artifacts(d).items(), (work / "model", work / "output"), strict=True):
-        with tarfile.open(work / name, "w:gz") as tar:
-            for path in folder.iterdir():
-                tar.add(path, arcname=path.name)
-        s3.upload_file(str(work / name), bucket, key)

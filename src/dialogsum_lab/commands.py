@@ -1,0 +1,188 @@
+"""What each `dialogsum-lab` command does, given its parsed options (`cli.py` builds the options and runs
+these). Each imports what it needs when it runs, so building the parser stays light."""
+
+import argparse
+import dataclasses
+import logging
+import tempfile
+from pathlib import Path
+
+from dialogsum_lab.config import TRAIN_CONFIG, EvalConfig, TrainConfig
+from dialogsum_lab.errors import UserError
+from dialogsum_lab.preset import Preset
+from dialogsum_lab.runs import RunLayout, check_run_dir, run_folder, run_path
+
+log = logging.getLogger("dialogsum_lab")
+
+
+def _evaluation_config(args: argparse.Namespace, run: str | Path | None = None) -> EvalConfig:
+    """Defaults, then the preset's evaluate block (--config), then the training run's settings, then options."""
+    overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(EvalConfig) if hasattr(args, f.name)}
+    return Preset.load(getattr(args, "config", None)).eval_config(run, overrides)
+
+
+def cmd_zero_shot(args: argparse.Namespace) -> None:
+    """Score the model as it is, with the lab's instruction prompt and no training."""
+    from dialogsum_lab.modeling import model_note
+
+    model = args.model or Preset.load(args.config).model
+    if model_note(model):
+        log.warning(model_note(model))
+    _evaluate(args, model, "zero-shot", args.out, "zero-shot", _evaluation_config(args))
+
+
+def cmd_score(args: argparse.Namespace) -> None:
+    """Score summaries made elsewhere against the split's references."""
+    from dialogsum_lab.evaluation import load_eval_split, read_predictions, write_results
+
+    config = _evaluation_config(args)
+    out = run_path(args.out, "score")
+    check_run_dir(out, args.overwrite)
+    data = load_eval_split(config)[0]
+    predictions = read_predictions(args.predictions, data)
+    with run_folder(out, args.overwrite) as folder:
+        metrics = write_results(folder, data, predictions, config, {"system": Path(args.predictions).stem,
+                                                                    "predictions_file": str(args.predictions)})
+    _report(metrics, out, f"{args.predictions} on {config.data}[{config.split}]: ")
+
+
+def cmd_summarize(args: argparse.Namespace) -> None:
+    """Summaries for dialogues with or without human ones: predictions.jsonl, nothing scored."""
+    from dialogsum_lab.evaluation import run_summaries
+
+    if bool(args.model) == bool(args.run):
+        raise UserError("summarize needs one of --model M (a model, an adapter folder or a Hub id) or --run RUN "
+                        "(a training run, with its own prompt and lengths).")
+    path = args.run or args.model
+    config = _evaluation_config(args, run=args.run)
+    out, rows = run_summaries(path, config, args.out, overwrite=args.overwrite, adapter=args.adapter, base=args.base)
+    for row in rows[:3]:
+        print(f"{row['id']}: {row['summary']}")
+    cut = sum(not r["finished"] for r in rows)
+    print(f"\nWrote {len(rows)} summaries to {out / 'predictions.jsonl'}" + (
+        f" ({cut} stopped at --max-new-tokens {config.max_new_tokens})" if cut else ""))
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    """Fine-tune one method from a preset, with command-line overrides."""
+    from dialogsum_lab.job_env import with_job_data
+    from dialogsum_lab.resuming import resume
+    from dialogsum_lab.training import train
+
+    overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if hasattr(args, f.name)}
+    if args.resume:
+        if not args.out:
+            raise UserError("--resume needs --out RUN_DIR: the run folder to continue.")
+        resume(args.out, overrides)
+        return
+    method = overrides.pop("method", TrainConfig.method)
+    overrides = with_job_data(overrides)  # inside a SageMaker job without --data: its channels
+    train(Preset.load(args.config).train_config(method, overrides), args.out, args.overwrite)
+
+
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    """Evaluate a training run, an adapter, or any model, loaded fresh."""
+    path = Path(args.path)
+    config = _evaluation_config(args, run=path)
+    default_out = RunLayout.of(path).evaluation(config.split) if (path / TRAIN_CONFIG).is_file() else None
+    _evaluate(args, args.path, path.name, args.out or default_out, "evaluate", config, args.adapter, args.base)
+
+
+def _evaluate(args: argparse.Namespace, path: str, system: str, out: str | Path | None, prefix: str,
+              config: EvalConfig, adapter: str | None = None, base: str | None = None) -> None:
+    """Load fresh, generate for the split, score, write the run folder and print the table."""
+    from dialogsum_lab.evaluation import run_evaluation
+
+    out, metrics = run_evaluation(path, config, out, prefix=prefix, overwrite=args.overwrite, adapter=adapter,
+                                  base=base, system=system)
+    _report(metrics, out, f"{path} ({system}) on {config.data}[{config.split}], task {config.task}: ")
+
+
+def cmd_merge(args: argparse.Namespace) -> None:
+    """Merge a LoRA adapter into its base and check the merged model agrees with the adapter."""
+    from dialogsum_lab.merging import merge_adapter
+
+    out = Path(args.out or Path(args.path) / "merged")
+    with run_folder(out, args.overwrite) as folder:
+        check = merge_adapter(args.path, folder, args.base, device=args.device)
+    agree = "identical" if check["summaries_identical"] else "DIFFERENT"
+    print(f"Merged model saved to {out}. Summaries {agree}; max |logit difference| "
+          f"{check['max_abs_logit_difference']:.2e} (details in merge_check.json).")
+
+
+def cmd_compare(args: argparse.Namespace) -> None:
+    """One table, chart, significance test and side-by-side view across runs."""
+    from dialogsum_lab.reporting import compare_runs
+
+    out = run_path(args.out, "compare")
+    with run_folder(out, args.overwrite) as folder:
+        report = compare_runs(args.runs, folder, args.example, args.view, args.bootstrap_samples)
+    print(report)
+    print(f"Wrote comparison.md, comparison.csv, significance.csv, rouge_bars.png, side_by_side.md to {out}")
+
+
+def cmd_demo(args: argparse.Namespace) -> None:
+    from dialogsum_lab.experiments import run_demo
+
+    run_demo(Preset.load(args.config, model=args.model, data=args.data), args.out, args.methods, args.overwrite)
+
+
+def cmd_forgetting(args: argparse.Namespace) -> None:
+    from dialogsum_lab.experiments import FORGETTING_TASKS, run_forgetting
+    from dialogsum_lab.reporting import markdown_table
+
+    table = run_forgetting(args.config, args.out, args.method, args.overwrite)
+    which = "; ".join(f"{task}: {role}" for task, role in FORGETTING_TASKS.items())
+    print(f"\nROUGE-L on each task before and after {args.method} fine-tuning, equal optimiser steps ({which}):\n"
+          f"{markdown_table(table)}\nTests, prompts and answers: forgetting.md in the run folder.")
+
+
+def cmd_sagemaker(args: argparse.Namespace) -> None:
+    """Launch `dialogsum-lab train` as a SageMaker training job, watch it, fetch its results."""
+    try:
+        import boto3
+        import sagemaker  # noqa: F401  (the optional extra)
+    except ImportError as err:
+        from dialogsum_lab.sagemaker_launch import SDK_MISSING
+
+        raise UserError(f"{SDK_MISSING} ({err.name} is missing).") from err
+    from dialogsum_lab import sagemaker_launch as jobs
+
+    if args.action == "launch":
+        _launch(args, jobs)
+        return
+    client = boto3.client("sagemaker", region_name=args.region)
+    if args.action == "status":
+        for key, value in jobs.status(args.job, client).items():
+            print(f"{key}: {value}")
+    elif args.action == "logs":
+        print("\n".join(jobs.logs(args.job, boto3.client("logs", region_name=args.region))))
+    else:
+        out = Path(args.out or Path("runs") / args.job)
+        with run_folder(out, args.overwrite) as folder:
+            jobs.download(args.job, folder, client, boto3.client("s3", region_name=args.region))
+        print(f"Downloaded {args.job} into {out}: dialogsum-lab evaluate {out}")
+
+
+def _launch(args: argparse.Namespace, jobs) -> None:
+    overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if hasattr(args, f.name)}
+    config = Preset.load(args.config).train_config(overrides.pop("method", TrainConfig.method), overrides)
+    session, role, bucket = jobs.session_defaults(args.region, args.role, args.bucket)
+    with tempfile.TemporaryDirectory(prefix="dialogsum-data-") as folder:
+        channels, data = jobs.data_channels(config.data, Path(folder))
+        settings = {"config": args.config, "method": config.method} | {
+            k: ",".join(v) if isinstance(v, list) else str(v) for k, v in overrides.items() if k != "data"} | data
+        spec = jobs.job_spec(settings, instance_type=args.instance_type, instance_count=args.instance_count,
+                             spot=args.spot, max_run_s=args.max_run, max_wait_s=args.max_wait,
+                             image_uri=args.image_uri, role=role, bucket=bucket, prefix=args.prefix,
+                             region=session.boto_region_name, channels=channels)
+        name = jobs.launch(spec, session, wait=not args.no_wait)
+    print(f"Training job {name} ({spec.instance_count} x {spec.instance_type}{', spot' if spec.spot else ''}). "
+          f"Watch it: dialogsum-lab sagemaker status {name}; fetch it: dialogsum-lab sagemaker download {name}")
+
+
+def _report(metrics: dict, out: Path, title: str) -> None:
+    from dialogsum_lab.reporting import rouge_table
+
+    print(rouge_table(metrics, title))
+    print(f"\nWrote {out / 'predictions.jsonl'} and {out / 'metrics.json'}")
