@@ -25,7 +25,7 @@ def test_the_shipped_miniature_is_a_small_flan_t5_loaded_like_the_real_one():
 
 @pytest.mark.slow
 def test_the_build_script_still_reproduces_the_shipped_miniature():
-    """Rebuilding takes the better part of an hour; its tokenizer and first steps take seconds and would move with
+    """Rebuilding takes about twenty minutes on 2 cores; its tokenizer and first steps take seconds and would move with
     any change to the world, the mixture, the tokenizer, the initialisation or the optimiser."""
     record = read_json(SHIPPED / "build.json")
     tokenizer, model, batches, examples = prepare()

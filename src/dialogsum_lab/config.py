@@ -38,6 +38,7 @@ ROUGE_TOKENIZERS: tuple[str, ...] = get_args(RougeTokenizer)
 # The multi-reference ROUGE views (metrics.py); course_lab is the one the course published its numbers in.
 VIEWS = ("first_reference", "mean_over_references", "best_reference", "course_lab")
 DEMO_METHODS = ("full", "lora", "prompt_tuning")
+DEFAULT_METHOD = "lora"  # what `train` and a SageMaker job fine-tune unless told otherwise
 
 
 def _shipped(package: str, folder: str) -> Path:
@@ -105,7 +106,7 @@ class _Config:
 
 @dataclass
 class TrainConfig(_Config):
-    method: Method = _f("lora", f"fine-tuning method: {', '.join(METHODS)}")
+    method: Method = _f(DEFAULT_METHOD, f"fine-tuning method: {', '.join(METHODS)}")
     model: str = _f(TINY_MODEL, "base model: Hub id, local folder, or tiny-random-t5")
     data: str = _f(SAMPLE_SOURCE, "data source: sample, a Hub id, a folder or a file (inside a SageMaker job: "
                                   "its channels, when not given)")

@@ -9,10 +9,11 @@ summarisation**: naming the topic, answering who/what/when questions, saying wha
 continuing a dialogue. So zero-shot summarisation is weak but not nothing, and fine-tuning has abilities to
 lose.
 
-Built on first use into the cache (about two minutes on two CPU cores), deterministically for a given
-machine, and saved with `save_pretrained`, so it loads through the same `from_pretrained(path)` code as
-`google/flan-t5-base`. Its figures describe a synthetic miniature and say nothing about flan-t5-base on
-DialogSum.
+Shipped as safetensors in `data/miniature/model/` (8 MB); `scripts/build_miniature.py` rebuilds it,
+deterministically for a given machine and thread count (20 minutes on two CPU cores; `build.json` records
+the steps, losses and time), saved with `save_pretrained`, so it loads through the same `from_pretrained(path)`
+code as `google/flan-t5-base`. Its figures describe a synthetic miniature and say nothing about flan-t5-base
+on DialogSum.
 """
 
 import math

@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from dialogsum_lab.config import DEFAULT_METHOD
 from dialogsum_lab.errors import UserError
 from dialogsum_lab.files import unpack_archive
 from dialogsum_lab.job_env import CHECKPOINTS, TENSORBOARD_DIR
@@ -103,7 +104,7 @@ def job_spec(settings: dict[str, str], *, instance_type: str, role: str, bucket:
         raise UserError(f"--instance-count must be at least 1 (got {instance_count}).")
     if spot and max_wait_s is not None and max_wait_s < max_run_s:
         raise UserError(f"--max-wait ({max_wait_s} s) must be at least --max-run ({max_run_s} s) for spot jobs.")
-    method = settings.get("method", "lora").replace("_", "-")
+    method = settings.get("method", DEFAULT_METHOD).replace("_", "-")
     preset = Path(settings.get("config", "lab"))
     files = (str(preset),) if preset.suffix in (".yaml", ".yml") else ()
     if files:  # the container sees the file beside the entry script
