@@ -4,8 +4,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from dialogsum_lab.devices import torch_dtype
 from dialogsum_lab.errors import UserError
-from dialogsum_lab.modeling import count_parameters, describe_parameters, load_model_and_tokenizer, resolve_dtype
+from dialogsum_lab.modeling import count_parameters, describe_parameters, load_model_and_tokenizer
 from dialogsum_lab.random_models import build_tiny_t5
 
 
@@ -42,8 +43,8 @@ def test_building_the_tiny_model_leaves_the_callers_random_numbers_alone(tmp_pat
 
 def test_fp16_is_refused_for_t5_with_the_reason():
     with pytest.raises(UserError, match="float16 is not safe for T5.*bfloat16"):
-        resolve_dtype("float16", torch.device("cpu"))
-    assert resolve_dtype("auto", torch.device("cpu")) == torch.float32
+        torch_dtype("float16", "cpu")
+    assert torch_dtype("auto", "cpu") == torch.float32
 
 
 def test_unknown_model_gives_one_clear_error(tmp_path):
