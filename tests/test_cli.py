@@ -127,7 +127,8 @@ def test_train_resume_evaluate_merge_compare_from_the_command_line(tmp_path, cap
 def test_forgetting_check_scores_both_tasks(tmp_path, capsys):
     assert main(["forgetting", "--config", "smoke", "--out", str(tmp_path / "f")]) == 0
     text = (tmp_path / "f" / "forgetting.md").read_text()
-    for name in ("original", "single-task", "multi-task", "| summary ", "| topic ", "| next_turn ", "Prompts and answers"):
+    for name in ("original", "single-task", "multi-task", "| summary ", "| topic ", "| next_turn ",
+                 "Prompts and answers"):
         assert name in text
 
 
