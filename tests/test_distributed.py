@@ -42,7 +42,7 @@ def test_two_processes_match_one_process_and_gradient_accumulation(still_model, 
     common = ["train", "--config", "smoke", "--method", method, "--model", str(still_model), "--limit-train", "8",
               "--max-steps", "3",
               "--eval-strategy", "no", "--save-strategy", "no", "--logging-steps", "1", "--device", "cpu",
-              "--lora-dropout", "0"]
+              "--lora-dropout", "0", "--learning-rate", "1e-3"]  # at the smoke preset's 1e-2 Adam amplifies rounding
     assert main([*common, "--batch-size", "8", "--out", str(tmp_path / "one")]) == 0
     assert main([*common, "--batch-size", "4", "--gradient-accumulation-steps", "2",
                  "--out", str(tmp_path / "accumulated")]) == 0

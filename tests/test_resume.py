@@ -128,5 +128,5 @@ def test_resume_continues_from_the_checkpoint_step(lora_run, tmp_path):
 
 def test_resume_needs_a_checkpoint(tmp_path):
     run = train(quick("lora", max_steps=2), tmp_path / "nockpt")
-    with pytest.raises(UserError, match="no checkpoint to resume from"):
+    with pytest.raises(UserError, match="no complete checkpoint to resume from"):
         resume(run)

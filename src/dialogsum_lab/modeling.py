@@ -45,6 +45,9 @@ class _UntiedHeadNotice(logging.Filter):
 
 
 @contextmanager
+CHECKPOINTING_NOTICE = "`is_gradient_checkpointing` is deprecated"  # peft 0.21 on transformers 5.24
+
+
 def quiet_library_notices() -> Iterator[None]:
     """While open, two known-harmless library notices stay silent (scoped, never process-wide): the untied-head
     warning above, and peft 0.21 asking for `is_gradient_checkpointing`, which transformers 5.24 deprecated and
@@ -54,8 +57,7 @@ def quiet_library_notices() -> Iterator[None]:
     logger.addFilter(notice)
     try:
         with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated",
-                                    category=FutureWarning)
+            warnings.filterwarnings("ignore", message=CHECKPOINTING_NOTICE, category=FutureWarning)
             yield
     finally:
         logger.removeFilter(notice)

@@ -106,11 +106,17 @@ def run_root(out_dir: str | None = None, preset: str = DEFAULT_PRESET, model: st
 
 
 def quiet() -> None:
-    """Keep saved notebooks readable: no library progress bars (saved as widgets frozen at 0%); the package's own
-    generation bar is text in a kernel already (`generation._in_notebook`)."""
+    """Keep saved notebooks readable: no library progress bars (saved as widgets frozen at 0%; the package's own
+    generation bar is text in a kernel already, `generation._in_notebook`), and, in this kernel only, not the
+    harmless deprecation notice peft's own calls raise in cells that use peft directly (`get_peft_model`)."""
+    import warnings
+
     import datasets
     import transformers
 
+    from dialogsum_lab.modeling import CHECKPOINTING_NOTICE
+
+    warnings.filterwarnings("ignore", message=CHECKPOINTING_NOTICE, category=FutureWarning)
     datasets.disable_progress_bars()
     transformers.utils.logging.disable_progress_bar()
     pd.set_option("display.max_colwidth", 200)  # long generations are cut for display, not in the files
