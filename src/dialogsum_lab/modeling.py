@@ -44,10 +44,10 @@ class _UntiedHeadNotice(logging.Filter):
         return "tie_word_embeddings=False" not in record.getMessage()
 
 
-@contextmanager
 CHECKPOINTING_NOTICE = "`is_gradient_checkpointing` is deprecated"  # peft 0.21 on transformers 5.24
 
 
+@contextmanager
 def quiet_library_notices() -> Iterator[None]:
     """While open, two known-harmless library notices stay silent (scoped, never process-wide): the untied-head
     warning above, and peft 0.21 asking for `is_gradient_checkpointing`, which transformers 5.24 deprecated and
