@@ -11,3 +11,15 @@ def quick(method: str, **overrides) -> TrainConfig:
               "logging_steps": 1, "learning_rate": LEARNING_RATES[method], "eval_strategy": "no",
               "save_strategy": "no", "device": "cpu", "seed": 0}
     return TrainConfig(**(values | overrides))
+
+
+# `dialogsum-lab train` for a toy LoRA run with checkpoints at steps 2 and 4 (resume and damaged-file tests).
+CHECKPOINTED_TRAIN = ["train", "--config", "smoke", "--method", "lora", "--max-steps", "4", "--save-strategy", "steps",
+                      "--save-steps", "2", "--eval-strategy", "no", "--device", "cpu", "--lora-r", "4"]
+
+
+def one_line_error(capsys) -> str:
+    """The command's stderr, asserted to be the one-line error a user may cause (no traceback)."""
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("dialogsum-lab: error:") and "Traceback" not in err and "\n" not in err, err
+    return err

@@ -6,18 +6,13 @@ import re
 
 import numpy as np
 import pytest
+from helpers import one_line_error
 
 from dialogsum_lab.cli import main
 from dialogsum_lab.data import load_dialogsum
 from dialogsum_lab.metrics import ROUGE_METRIC, compute_rouge, format_p, per_example_scores
 
 QUICK = ["--max-steps", "2", "--eval-strategy", "no", "--save-strategy", "no", "--device", "cpu"]
-
-
-def one_line_error(capsys) -> str:
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("dialogsum-lab: error:") and "Traceback" not in err and "\n" not in err, err
-    return err
 
 
 def write_jsonl(path, rows):

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from helpers import one_line_error
 
 from dialogsum_lab.cli import build_parser, main
 from dialogsum_lab.config import TrainConfig
@@ -19,12 +20,6 @@ from dialogsum_lab.config import TrainConfig
 DIALOGUE = "#Person1#: Is the shop open on Sunday?\n#Person2#: Only in the morning."
 ROW = json.dumps({"id": "a", "dialogue": DIALOGUE, "summary": "Sunday mornings only."})
 QUICK = ["--max-steps", "2", "--eval-strategy", "no", "--save-strategy", "no"]
-
-
-def one_line_error(capsys) -> str:
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("dialogsum-lab: error:") and "Traceback" not in err and "\n" not in err, err
-    return err
 
 
 # (file name, content, command after `--data FILE`, what the message must say)

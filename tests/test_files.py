@@ -8,27 +8,19 @@ import shutil
 import tarfile
 
 import pytest
+from helpers import CHECKPOINTED_TRAIN, one_line_error
 
 from dialogsum_lab.cli import main
 from dialogsum_lab.errors import UserError
 from dialogsum_lab.files import unpack_archive
 
-TRAIN = ["train", "--config", "smoke", "--method", "lora", "--max-steps", "4", "--save-strategy", "steps",
-         "--save-steps", "2",
-         "--eval-strategy", "no", "--device", "cpu", "--lora-r", "4"]
 EVALUATE = ["--limit", "2", "--max-new-tokens", "3", "--bootstrap-samples", "20"]
-
-
-def one_line_error(capsys) -> str:
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("dialogsum-lab: error:") and "Traceback" not in err and "\n" not in err, err
-    return err
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     folder = tmp_path_factory.mktemp("files") / "run"
-    assert main([*TRAIN, "--out", str(folder)]) == 0
+    assert main([*CHECKPOINTED_TRAIN, "--out", str(folder)]) == 0
     assert main(["evaluate", str(folder), *EVALUATE]) == 0
     return folder
 

@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 import torch
-from helpers import quick
+from helpers import CHECKPOINTED_TRAIN, one_line_error, quick
 from safetensors.torch import load_file
 
 from dialogsum_lab.cli import main
@@ -15,22 +15,12 @@ from dialogsum_lab.errors import UserError
 from dialogsum_lab.resuming import RESUMABLE, resume
 from dialogsum_lab.training import train
 
-TRAIN = ["train", "--config", "smoke", "--method", "lora", "--max-steps", "4", "--save-strategy", "steps",
-         "--save-steps", "2",
-         "--eval-strategy", "no", "--device", "cpu", "--lora-r", "4"]
-
-
-def one_line_error(capsys) -> str:
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("dialogsum-lab: error:") and "Traceback" not in err and "\n" not in err, err
-    return err
-
 
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory):
     """A LoRA run trained 4 steps without a break, checkpointing at 2 and 4."""
     run = tmp_path_factory.mktemp("resume") / "run"
-    assert main([*TRAIN, "--out", str(run)]) == 0
+    assert main([*CHECKPOINTED_TRAIN, "--out", str(run)]) == 0
     return run
 
 
@@ -72,7 +62,7 @@ def test_data_changed_under_the_same_name_is_refused(tmp_path, capsys):
 
     write(zip(train["id"][:10], train["dialogue"][:10], train["summary"][:10], strict=True))
     run = tmp_path / "run"
-    assert main([*TRAIN, "--data", str(data), "--out", str(run)]) == 0
+    assert main([*CHECKPOINTED_TRAIN, "--data", str(data), "--out", str(run)]) == 0
     shutil.rmtree(run / "model")
     (run / "train_metrics.json").unlink()
     write(zip(train["id"][:10], train["dialogue"][10:20], train["summary"][10:20], strict=True))  # same ids

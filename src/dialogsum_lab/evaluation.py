@@ -19,7 +19,7 @@ from dialogsum_lab.files import read_json, read_jsonl, weights_fingerprint
 from dialogsum_lab.generation import generate_summaries, generation_config
 from dialogsum_lab.metrics import compute_rouge, scored_against
 from dialogsum_lab.modeling import load_trained
-from dialogsum_lab.runs import check_run_dir, run_folder, run_path, write_json, write_jsonl, write_yaml
+from dialogsum_lab.runs import RunLayout, check_run_dir, run_folder, run_path, write_json, write_jsonl, write_yaml
 from dialogsum_lab.training_data import TRAINING_SET, overlap
 
 log = logging.getLogger(__name__)
@@ -30,13 +30,18 @@ def load_eval_split(config: EvalConfig, run: str | Path | None = None) -> tuple[
     training run's own dialogues (`run`): scoring a run on dialogues it trained on is refused unless
     `unseen_only` drops them; a file that names no split is one file the run may have held part of out, so
     only its unseen part is scored, said aloud."""
+    split, single_file = _split_of(config)
+    references_for(split, config.task)  # scoring needs references: say so before a model is even loaded
+    return _without_trained(split, config, run, single_file)
+
+
+def _split_of(config: EvalConfig) -> tuple[Dataset, bool]:
+    """The first `limit` dialogues of the split, refused when empty, and whether the data was one unnamed file."""
     data = load_dialogsum(config.data, skip_invalid=config.skip_invalid)
-    single_file = list(data) == [UNNAMED_SPLIT]
     split = head(select_split(data, config.split), config.limit)
     if len(split) == 0:
         raise UserError(f"the {config.split} split of {config.data} is empty. Pick another --split or --data.")
-    references_for(split, config.task)  # scoring needs references: say so before a model is even loaded
-    return _without_trained(split, config, run, single_file)
+    return split, list(data) == [UNNAMED_SPLIT]
 
 
 def _without_trained(split: Dataset, config: EvalConfig, run: str | Path | None,
@@ -91,10 +96,7 @@ def run_summaries(path: str | Path, config: EvalConfig, out: str | Path | None, 
     token counts) and `eval_config.yaml`; `dialogsum-lab score` can score the file later against references."""
     out = run_path(out, "summarize")
     check_run_dir(out, overwrite)
-    data = head(select_split(load_dialogsum(config.data, skip_invalid=config.skip_invalid), config.split),
-                config.limit)
-    if len(data) == 0:
-        raise UserError(f"the {config.split} split of {config.data} is empty. Pick another --split or --data.")
+    data = _split_of(config)[0]
     model, tokenizer, _ = load_trained(str(path), adapter, base, config.dtype, config.device)
     generation = generation_config(model, compile=config.compile, max_new_tokens=config.max_new_tokens)
     made = generate_summaries(model, tokenizer, task_view(data, config.task)[0], generation, config.batch_size,
@@ -103,7 +105,7 @@ def run_summaries(path: str | Path, config: EvalConfig, out: str | Path | None, 
             for i, text, n, new, done in zip(data["id"], made.texts, made.prompt_tokens, made.new_tokens,
                                              made.finished, strict=True)]
     with run_folder(out, overwrite) as folder:
-        write_jsonl(folder / "predictions.jsonl", rows)
+        write_jsonl(folder / RunLayout.PREDICTIONS, rows)
         write_yaml(folder / EVAL_CONFIG, config.to_dict())
     return out, rows
 
@@ -144,8 +146,8 @@ def write_results(out_dir: Path, dataset: Dataset, predictions: list[str], confi
     inputs = task_view(dataset, config.task)[0]
     rows = [{"id": i, "dialogue": d, "references": r, "prediction": p}
             for i, d, r, p in zip(dataset["id"], inputs, references, predictions, strict=True)]
-    write_jsonl(out_dir / "predictions.jsonl", rows)
-    write_json(out_dir / "metrics.json", metrics)
+    write_jsonl(out_dir / RunLayout.PREDICTIONS, rows)
+    write_json(out_dir / RunLayout.METRICS, metrics)
     write_yaml(out_dir / EVAL_CONFIG, config.to_dict())
     return metrics
 

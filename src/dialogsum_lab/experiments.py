@@ -64,18 +64,14 @@ def plan_run(preset: Preset | str | dict, method: str, run_dir: str | Path, over
 def ensure_evaluation(preset: Preset | str | dict, run_dir: str | Path, method: str, overwrite: bool = False) -> Path:
     """Score the run in `run_dir` with the preset's `evaluate` settings (and the run's own), unless it already
     was with exactly these settings; returns the evaluation folder."""
-    from dialogsum_lab.reporting import check_fresh
+    from dialogsum_lab.reporting import stale_weights
 
     run_dir = Path(run_dir)
     evaluation = Preset.load(preset).eval_config(run=run_dir)
     out = RunLayout.of(run_dir).evaluation(evaluation.split)
-    stale = False
-    if (out / "metrics.json").is_file():
-        try:
-            check_fresh(read_json(out / "metrics.json"), out)
-        except UserError:
-            stale = True  # the run trained further since: score it again
-    if stale or not _reusable(out / "metrics.json", _saved(out / EVAL_CONFIG, EvalConfig), evaluation.to_dict(),
+    metrics = out / RunLayout.METRICS
+    stale = metrics.is_file() and stale_weights(read_json(metrics)) is not None  # trained further: score again
+    if stale or not _reusable(metrics, _saved(out / EVAL_CONFIG, EvalConfig), evaluation.to_dict(),
                               overwrite):
         run_evaluation(run_dir, evaluation, out, system=method, overwrite=overwrite or stale)
     return out
@@ -98,9 +94,10 @@ def ensure_baseline(preset: Preset | str | dict, out: str | Path, overwrite: boo
     out, preset = Path(out), Preset.load(preset)
     model, config = preset.model, preset.eval_config()
     previous = _saved(out / EVAL_CONFIG, EvalConfig)
-    if (out / "metrics.json").is_file():
-        previous["model"] = read_json(out / "metrics.json").get("model")
-    if not _reusable(out / "metrics.json", previous, config.to_dict() | {"model": model}, overwrite):
+    metrics = out / RunLayout.METRICS
+    if metrics.is_file():
+        previous["model"] = read_json(metrics).get("model")
+    if not _reusable(metrics, previous, config.to_dict() | {"model": model}, overwrite):
         run_evaluation(model, config, out, system="zero-shot", overwrite=overwrite)
     return out
 
@@ -200,7 +197,7 @@ def _forgetting_tables(evaluations: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
     for name in names:
         row = {"system": name}
         for task in FORGETTING_TASKS:
-            cell = read_json(evaluations[name, task] / "metrics.json")["rouge"]["mean_over_references"]["rougeL"]
+            cell = read_json(evaluations[name, task] / RunLayout.METRICS)["rouge"]["mean_over_references"]["rougeL"]
             row[task] = f"{cell['mean']:.4f} [{cell['ci_low']:.4f}, {cell['ci_high']:.4f}]"
         rows.append(row)
     for task in FORGETTING_TASKS:
@@ -217,7 +214,7 @@ def _forgetting_examples(evaluations: dict, n: int) -> list[str]:
 
     lines = []
     for task in ("topic", "next_turn"):
-        answers = {name: read_jsonl(folder / "predictions.jsonl") for (name, t), folder in evaluations.items()
+        answers = {name: read_jsonl(folder / RunLayout.PREDICTIONS) for (name, t), folder in evaluations.items()
                    if t == task}
         reads = "the dialogue up to its last turn" if task == "next_turn" else "the dialogue"
         first = next(iter(answers.values()))

@@ -92,14 +92,14 @@ def load_system(path: str | Path) -> dict:
     """
     path = Path(path)
     train = RunLayout.of(path).file(RunLayout.TRAIN_METRICS)
-    if not (path / "metrics.json").is_file():
+    if not (path / RunLayout.METRICS).is_file():
         evaluations = RunLayout.of(path).evaluations()
         if not evaluations:
             raise UserError(f"{path} has no metrics.json: evaluate it first (dialogsum-lab evaluate {path}).")
         path = evaluations[0]
     elif not train.is_file():
         train = RunLayout.of(path.parent).file(RunLayout.TRAIN_METRICS)
-    metrics, predictions = read_json(path / "metrics.json"), read_jsonl(path / "predictions.jsonl")
+    metrics, predictions = read_json(path / RunLayout.METRICS), read_jsonl(path / RunLayout.PREDICTIONS)
     _check_evaluation(path, metrics, predictions)
     training = read_json(train) if train.is_file() else {}
     return {"name": training.get("method") or metrics.get("system") or path.name, "path": str(path),
@@ -188,10 +188,17 @@ def check_comparable(systems: list[dict]) -> None:
     shared_tokenizer(systems)
 
 
-def check_fresh(metrics: dict, where: str | Path) -> None:
-    """Refuse an evaluation whose model or adapter folder now holds other weights (trained further since)."""
+def stale_weights(metrics: dict) -> str | None:
+    """The model or adapter folder an evaluation scored, when it now holds other weights (trained further since)."""
     recorded, folder = metrics.get("weights_sha256"), metrics.get("adapter") or metrics.get("model")
     if recorded and folder and weights_fingerprint(folder) not in (None, recorded):
+        return folder
+    return None
+
+
+def check_fresh(metrics: dict, where: str | Path) -> None:
+    """Refuse an evaluation whose model or adapter folder now holds other weights."""
+    if folder := stale_weights(metrics):
         run = Path(folder).parent if Path(folder).name == "model" else Path(folder)
         raise UserError(f"{where} is stale: it scored weights that {folder} no longer holds (trained further since). "
                         f"Evaluate again: dialogsum-lab evaluate {run} --overwrite.")
