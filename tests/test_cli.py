@@ -6,6 +6,7 @@ import yaml
 
 from dialogsum_lab.cli import build_parser, main
 from dialogsum_lab.config import EvalConfig
+from dialogsum_lab.model_card import card_metadata
 
 
 def test_zero_shot_end_to_end_and_refuses_to_overwrite(tmp_path, capsys, caplog):
@@ -83,6 +84,8 @@ def test_demo_runs_the_whole_lab(tmp_path, capsys):
     assert (out / "comparison" / "rouge_bars.png").stat().st_size > 1000
     for method in ("full", "lora", "prompt_tuning"):
         assert (out / method / "loss_curve.png").exists() and (out / method / "eval-test" / "metrics.json").exists()
+        card = card_metadata(out / method / "README.md")  # every run carries its card, with the demo's scores
+        assert card["library_name"] == ("transformers" if method == "full" else "peft") and card["model-index"]
     timings = json.loads((out / "timings.json").read_text())
     assert set(timings) >= {"train lora", "evaluate lora", "compare"}
 

@@ -14,6 +14,7 @@ import pytest
 
 from dialogsum_lab.config import DEFAULT_PRESET, MINIATURE_MODEL
 from dialogsum_lab.files import read_json, read_jsonl
+from dialogsum_lab.model_card import card_metadata
 from dialogsum_lab.reporting import load_system, significance_frame
 
 pytestmark = pytest.mark.slow
@@ -39,6 +40,16 @@ def miniature(tmp_path_factory) -> Path:
     for method in METHODS:
         ensure_run(DEFAULT_PRESET, method, root / method)
     return root
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_each_miniature_run_carries_a_valid_card_with_its_own_scores(miniature, method):
+    card = miniature / method / "README.md"
+    metadata = card_metadata(card)
+    values = {m["config"]: m["value"] for r in metadata["model-index"][0]["results"] for m in r["metrics"]}
+    assert values["mean_over_references.rouge1"] == round(rouge1(miniature / method / "eval-test")["mean"], 4)
+    assert "synthetic" in metadata["tags"] and "datasets" not in metadata and metadata["license"] == "apache-2.0"
+    assert "Synthetic, not a real summariser" in card.read_text()
 
 
 def rouge1(folder: Path) -> dict:

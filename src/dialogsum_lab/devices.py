@@ -43,6 +43,18 @@ def concrete_dtype(dtype: str, device: str) -> str:
     return "bfloat16" if device.startswith("cuda") and _bf16() else "float32"
 
 
+def hardware(device: str) -> str:
+    """What a device is, in words, for the records a run keeps (its model card says where it trained)."""
+    import os
+    import platform
+
+    import torch
+
+    if device.startswith("cuda") and torch.cuda.is_available():
+        return f"{torch.cuda.device_count()} x {torch.cuda.get_device_name(torch.device(device))}"
+    return f"CPU ({os.cpu_count()} cores, {platform.machine()})"
+
+
 def torch_device(device: str):
     """A torch.device for a concrete device name, with one line when a GPU is asked for and there is none."""
     import torch

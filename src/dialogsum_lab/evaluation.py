@@ -18,6 +18,7 @@ from dialogsum_lab.errors import UserError
 from dialogsum_lab.files import read_json, read_jsonl, weights_fingerprint
 from dialogsum_lab.generation import generate_summaries, generation_config
 from dialogsum_lab.metrics import compute_rouge, scored_against
+from dialogsum_lab.model_card import write_model_card
 from dialogsum_lab.modeling import load_trained
 from dialogsum_lab.runs import RunLayout, check_run_dir, run_folder, run_path, write_json, write_jsonl, write_yaml
 from dialogsum_lab.training_data import TRAINING_SET, overlap
@@ -75,7 +76,8 @@ def run_evaluation(path: str | Path, config: EvalConfig, out: str | Path | None,
     """Load `path` fresh (a model, an adapter or a training run), summarise the split, score, write.
 
     The data and the model are loaded before anything is written, so a mistake leaves nothing behind,
-    and results already in `out` are replaced only once the new ones are complete.
+    and results already in `out` are replaced only once the new ones are complete. An evaluation written
+    into the training run's own folder rewrites the run's model card.
     """
     out = run_path(out, prefix)
     check_run_dir(out, overwrite)
@@ -86,6 +88,9 @@ def run_evaluation(path: str | Path, config: EvalConfig, out: str | Path | None,
                 "weights_sha256": weights_fingerprint(info["adapter"] or info["model"])}
     with run_folder(out, overwrite) as folder:
         metrics = evaluate_model(model, tokenizer, data, folder, config, metadata)
+    run = RunLayout.of(path)
+    if run.finished() and out.resolve().parent == run.root.resolve():  # an evaluation kept in the run: its card
+        write_model_card(run)
     return out, metrics
 
 

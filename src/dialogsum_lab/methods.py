@@ -39,6 +39,10 @@ PEFT_CONFIGS: dict[str, Callable[[TrainConfig, str], PeftConfig]] = {
     "prefix_tuning": lambda c, path: PrefixTuningConfig(task_type=SEQ2SEQ, num_virtual_tokens=c.num_virtual_tokens),
     "ia3": lambda c, path: IA3Config(task_type=SEQ2SEQ),
 }
+# method -> the TrainConfig fields its peft config reads (what a model card lists for it)
+METHOD_SETTINGS = {"full": (), "lora": ("lora_r", "lora_alpha", "lora_dropout", "lora_target_modules"),
+                   "prompt_tuning": ("num_virtual_tokens", "prompt_init_text"),
+                   "prefix_tuning": ("num_virtual_tokens",), "ia3": ()}
 
 
 def peft_config(config: TrainConfig) -> PeftConfig | None:

@@ -39,6 +39,7 @@ class RunLayout:
     LOSS_CURVE = "loss_curve.png"
     TRAINING_SET = "training_set.json"  # what it trained on (training_data.py)
     HISTORY = "history.json"  # what each resume changed (resuming.py)
+    CARD = "README.md"  # the model card, in the Hub's format (model_card.py)
     METRICS = "metrics.json"  # in an evaluation folder: the scores (evaluation.py)
     PREDICTIONS = "predictions.jsonl"  # and what was scored, a row per dialogue
 

@@ -16,11 +16,12 @@ from pathlib import Path
 from transformers import Seq2SeqTrainer
 
 from dialogsum_lab.config import TRAIN_CONFIG, TrainConfig
-from dialogsum_lab.devices import torch_device
+from dialogsum_lab.devices import hardware, torch_device
 from dialogsum_lab.errors import Interrupted, UserError
 from dialogsum_lab.files import is_pickle_refusal
 from dialogsum_lab.job_env import in_training_job, job_layout
 from dialogsum_lab.methods import PEFT_CONFIGS, build_model
+from dialogsum_lab.model_card import write_model_card
 from dialogsum_lab.modeling import BASE_MODEL_FILE, base_fingerprint, count_parameters, model_note
 from dialogsum_lab.monitoring import StopOnSignal, peak_memory, weights_in_sync
 from dialogsum_lab.reporting import plot_loss_curve
@@ -209,16 +210,17 @@ def save_run(trainer: Seq2SeqTrainer, config: TrainConfig, run_dir: str | Path, 
 
 def _write_results(config: TrainConfig, trainer: Seq2SeqTrainer, model, layout: RunLayout, seconds: float,
                    extra: dict) -> None:
-    """What a finished run holds beside its model: base fingerprint, trainer state, metrics, loss curve."""
+    """What a finished run holds beside its model: base fingerprint, trainer state, metrics, loss curve, card."""
     if config.method in PEFT_CONFIGS:
         write_json(layout.model / BASE_MODEL_FILE, base_fingerprint(model.get_base_model()))
     write_json(layout.file(RunLayout.TRAINING_SET), trainer.training_set)
     trainer.state.save_to_json(str(layout.file(RunLayout.TRAINER_STATE)))
     metrics = _train_metrics(config, model, trainer, seconds, len(trainer.train_dataset), layout.model)
-    metrics |= {"device": config.device} | extra
+    metrics |= {"device": config.device, "hardware": hardware(config.device)} | extra
     write_json(layout.file(RunLayout.TRAIN_METRICS), metrics)
     save_figure(plot_loss_curve(trainer.state.log_history, f"{config.method} on {config.model}"),
                 layout.file(RunLayout.LOSS_CURVE))
+    write_model_card(layout)
 
 
 def _train_metrics(config, model, trainer, seconds: float, n_examples: int, model_dir: Path) -> dict:
