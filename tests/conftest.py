@@ -39,3 +39,18 @@ def lora_run(tiny_cache, tmp_path_factory):
 
     return train(quick("lora", save_strategy="steps", save_steps=4, eval_strategy="steps"),
                  tmp_path_factory.mktemp("runs") / "lora")
+
+
+@pytest.fixture
+def aws(monkeypatch):
+    """moto's fake S3, SageMaker (and its runtime) and CloudWatch Logs, with fake credentials and a bucket."""
+    import moto  # the sagemaker extra, which make test installs: a missing extra fails here, never skips
+    import sagemaker  # noqa: F401
+    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                       "AWS_DEFAULT_REGION": "us-east-1", "SAGEMAKER_VALIDATE_ROLE": "false"}.items():
+        monkeypatch.setenv(key, value)
+    with moto.mock_aws():
+        import boto3
+
+        boto3.client("s3").create_bucket(Bucket="labbucket")
+        yield boto3

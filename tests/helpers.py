@@ -1,4 +1,6 @@
-"""Settings the tests share: a few quick training steps on the toy model."""
+"""Settings the tests share: a few quick training steps on the toy model, and SageMaker jobs on moto."""
+
+import tarfile
 
 from dialogsum_lab.config import TrainConfig
 
@@ -23,3 +25,21 @@ def one_line_error(capsys) -> str:
     err = capsys.readouterr().err.strip()
     assert err.startswith("dialogsum-lab: error:") and "Traceback" not in err and "\n" not in err, err
     return err
+
+
+def launched(capsys) -> str:
+    """The training job `sagemaker launch` just printed."""
+    out = capsys.readouterr().out
+    return out.split("Training job ")[1].split(" ")[0]
+
+
+def upload_job_results(s3, description: dict, run, work) -> None:
+    """What a training job would have written for `run` on moto (its jobs never run): SM_MODEL_DIR as
+    model.tar.gz and SM_OUTPUT_DATA_DIR as output.tar.gz, where SageMaker puts them."""
+    bucket, key = description["ModelArtifacts"]["S3ModelArtifacts"].removeprefix("s3://").split("/", 1)
+    for name, folder in (("model.tar.gz", run / "model"), ("output.tar.gz", run)):
+        with tarfile.open(work / name, "w:gz") as tar:
+            for path in folder.iterdir():
+                if path.name not in ("model", "checkpoints"):
+                    tar.add(path, arcname=path.name)
+        s3.upload_file(str(work / name), bucket, key.rsplit("/", 1)[0] + "/" + name)

@@ -1,9 +1,9 @@
 """SageMaker training jobs against a fake AWS (moto): no real AWS call anywhere."""
 
 import shutil
-import tarfile
 
 import pytest
+from helpers import launched, upload_job_results
 
 from dialogsum_lab.cli import main
 from dialogsum_lab.sagemaker_launch import job_spec
@@ -33,26 +33,6 @@ def test_the_job_definition_is_decided_field_by_field():
     own = job_spec({"config": "/home/me/mine.yaml"}, instance_type="ml.g5.xlarge", role=ROLE, bucket="b",
                    region="us-east-1", channels={}, image_uri=IMAGE)
     assert own.files == ("/home/me/mine.yaml",) and own.hyperparameters["config"] == "mine.yaml"
-
-
-@pytest.fixture
-def aws(monkeypatch):
-    """moto's fake S3, SageMaker and CloudWatch Logs, with fake credentials and a bucket."""
-    import moto  # the sagemaker extra, which make test installs: a missing extra fails here, never skips
-    import sagemaker  # noqa: F401
-    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                       "AWS_DEFAULT_REGION": "us-east-1", "SAGEMAKER_VALIDATE_ROLE": "false"}.items():
-        monkeypatch.setenv(key, value)
-    with moto.mock_aws():
-        import boto3
-
-        boto3.client("s3").create_bucket(Bucket="labbucket")
-        yield boto3
-
-
-def launched(capsys) -> str:
-    out = capsys.readouterr().out
-    return out.split("Training job ")[1].split(" ")[0]
 
 
 def test_launch_creates_the_job_with_data_code_and_spot(aws, capsys, tmp_path):
@@ -92,15 +72,7 @@ def test_download_gives_a_run_folder_that_evaluates(aws, capsys, tmp_path):
     d = sm.describe_training_job(TrainingJobName=job)
     assert d["HyperParameters"]["data"] == "knkarthick/dialogsum" and "train" not in {
         c["ChannelName"] for c in d["InputDataConfig"]}  # a Hub id is fetched by the container itself
-    # What the job would have written: SM_OUTPUT_DATA_DIR -> output.tar.gz, SM_MODEL_DIR -> model.tar.gz.
-    model_uri = d["ModelArtifacts"]["S3ModelArtifacts"]
-    bucket, key = model_uri.removeprefix("s3://").split("/", 1)
-    for name, folder in (("model.tar.gz", run / "model"), ("output.tar.gz", run)):
-        with tarfile.open(tmp_path / name, "w:gz") as tar:
-            for path in folder.iterdir():
-                if path.name not in ("model", "checkpoints"):
-                    tar.add(path, arcname=path.name)
-        s3.upload_file(str(tmp_path / name), bucket, key.rsplit("/", 1)[0] + "/" + name)
+    upload_job_results(s3, d, run, tmp_path)
     assert d["TrainingJobStatus"] == "Completed", f"moto reports the job as {d['TrainingJobStatus']}"
     out = tmp_path / "downloaded"
     assert main(["sagemaker", "download", job, "--out", str(out)]) == 0

@@ -102,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="show library logs and full tracebacks")
     sub = parser.add_subparsers(dest="command", required=True)
     for add in (_zero_shot_parser, _score_parser, _summarize_parser, _train_parser, _evaluate_parser, _merge_parser,
-                _compare_parser, _demo_parser, _sagemaker_parser, _forgetting_parser):
+                _compare_parser, _demo_parser, _push_parser, _sagemaker_parser, _forgetting_parser):
         add(sub)
     return parser
 
@@ -199,8 +199,20 @@ def _demo_parser(sub) -> None:
     p.set_defaults(func=commands.cmd_demo)
 
 
+def _push_parser(sub) -> None:
+    p = sub.add_parser("push", help="publish an evaluated run on the Hugging Face Hub, with its model card")
+    p.add_argument("run", help="a finished, evaluated training run folder")
+    p.add_argument("--repo-id", required=True, help="NAME/REPO on the Hub (created if missing)")
+    p.add_argument("--private", action="store_true", help="create the repository private")
+    p.add_argument("--merged", action="store_true", help="a LoRA or IA3 adapter merged into its base (a standalone "
+                                                         "model), checked against the adapter first")
+    p.add_argument("--dry-run", action="store_true", help="list what would go up, and upload nothing")
+    p.set_defaults(func=commands.cmd_push)
+
+
 def _sagemaker_parser(sub) -> None:
-    p = sub.add_parser("sagemaker", help="train as a SageMaker job: launch, status, logs, download (optional extra)")
+    p = sub.add_parser("sagemaker", help="SageMaker: training jobs (launch, status, logs, download) and real-time "
+                                         "endpoints (deploy, invoke, undeploy); an optional extra")
     jobs = p.add_subparsers(dest="action", required=True)
     launch = jobs.add_parser("launch", help="ship the project and start `train` as a training job")
     _preset_option(launch, "lab", "the job's settings")
@@ -223,7 +235,33 @@ def _sagemaker_parser(sub) -> None:
         action.add_argument("--region", default=None, help="AWS region (default: AWS_DEFAULT_REGION, Studio's)")
     watching[2].add_argument("--out", default=None, help="run folder (default: runs/<job>)")
     watching[2].add_argument("--overwrite", action="store_true", help="replace results already in --out")
+    _endpoint_parsers(jobs)
     p.set_defaults(func=commands.cmd_sagemaker)
+
+
+def _endpoint_parsers(jobs) -> None:
+    """`sagemaker deploy | invoke | undeploy`: a real-time endpoint for a run, called, and removed."""
+    deploy = jobs.add_parser("deploy", help="serve a run (or a finished job) on a real-time endpoint (bills hourly)")
+    deploy.add_argument("source", help="a training run folder, or a finished training job's name")
+    deploy.add_argument("--instance-type", default="ml.m5.xlarge", help="ml.m5.xlarge (CPU) or e.g. ml.g5.xlarge (GPU)")
+    deploy.add_argument("--instance-count", type=int, default=1, help="instances behind the endpoint")
+    deploy.add_argument("--name", default=None, help="endpoint name (default: dialogsum-<method>-<timestamp>)")
+    deploy.add_argument("--image-uri", default=None, help="inference image (default: SageMaker's PyTorch image)")
+    deploy.add_argument("--no-wait", action="store_true", help="return once the endpoint is created")
+    deploy.add_argument("--prefix", default="dialogsum-lab", help="S3 prefix for the model archive")
+    deploy.add_argument("--role", default=None, help="execution role ARN (default: SAGEMAKER_ROLE, Studio's)")
+    deploy.add_argument("--bucket", default=None, help="S3 bucket (default: the session's default bucket)")
+    invoke = jobs.add_parser("invoke", help="summarise dialogues with a deployed endpoint")
+    invoke.add_argument("endpoint", help="endpoint name")
+    given = invoke.add_mutually_exclusive_group(required=True)
+    given.add_argument("--dialogue", help="one dialogue's text (\\n between turns)")
+    given.add_argument("--data", help="a data file or folder; its --split is summarised")
+    invoke.add_argument("--split", default="test", help="split of --data (default: test)")
+    invoke.add_argument("--limit", type=int, default=None, help="only the first N dialogues of --data")
+    undeploy = jobs.add_parser("undeploy", help="delete an endpoint, its configuration and its model")
+    undeploy.add_argument("endpoint", help="endpoint name")
+    for action in (deploy, invoke, undeploy):
+        action.add_argument("--region", default=None, help="AWS region (default: AWS_DEFAULT_REGION, Studio's)")
 
 
 def _forgetting_parser(sub) -> None:

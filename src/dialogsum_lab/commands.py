@@ -127,6 +127,18 @@ def cmd_demo(args: argparse.Namespace) -> None:
     run_demo(Preset.load(args.config, model=args.model, data=args.data), args.out, args.methods, args.overwrite)
 
 
+def cmd_push(args: argparse.Namespace) -> None:
+    """Publish a run on the Hub: the model or adapter, its card, settings and metrics, in one commit."""
+    from dialogsum_lab.hub_push import push
+
+    done = push(args.run, args.repo_id, private=args.private, merged=args.merged, dry_run=args.dry_run)
+    if args.dry_run:
+        print(f"Would upload to {args.repo_id} ({'private' if args.private else 'public'}), one commit:")
+        print("\n".join(f"  {line}" for line in done))
+    else:
+        print(f"Pushed {args.run} to {args.repo_id}: {done}")
+
+
 def cmd_forgetting(args: argparse.Namespace) -> None:
     from dialogsum_lab.experiments import FORGETTING_TASKS, run_forgetting
     from dialogsum_lab.reporting import markdown_table
@@ -150,6 +162,9 @@ def cmd_sagemaker(args: argparse.Namespace) -> None:
 
     if args.action == "launch":
         _launch(args, jobs)
+        return
+    if args.action in ("deploy", "invoke", "undeploy"):
+        _endpoint(args)
         return
     client = boto3.client("sagemaker", region_name=args.region)
     if args.action == "status":
@@ -179,6 +194,48 @@ def _launch(args: argparse.Namespace, jobs) -> None:
         name = jobs.launch(spec, session, wait=not args.no_wait)
     print(f"Training job {name} ({spec.instance_count} x {spec.instance_type}{', spot' if spec.spot else ''}). "
           f"Watch it: dialogsum-lab sagemaker status {name}; fetch it: dialogsum-lab sagemaker download {name}")
+
+
+def _endpoint(args: argparse.Namespace) -> None:
+    """`sagemaker deploy | invoke | undeploy`."""
+    import boto3
+
+    from dialogsum_lab import sagemaker_serve as serving
+
+    client = boto3.client("sagemaker", region_name=args.region)
+    if args.action == "undeploy":
+        print("Deleted " + ", ".join(serving.undeploy(args.endpoint, client)) + ". Nothing of it bills any more.")
+        return
+    if args.action == "invoke":
+        dialogues = [args.dialogue.replace("\\n", "\n")] if args.dialogue else _dialogues(args)
+        summaries = serving.invoke(args.endpoint, dialogues, boto3.client("sagemaker-runtime", region_name=args.region))
+        for number, summary in enumerate(summaries):
+            print(f"{number}: {summary}")
+        return
+    _deploy(args, serving, client, boto3.client("s3", region_name=args.region))
+
+
+def _dialogues(args: argparse.Namespace) -> list[str]:
+    from dialogsum_lab.data import head, load_dialogsum, select_split
+
+    return list(head(select_split(load_dialogsum(args.data), args.split), args.limit)["dialogue"])
+
+
+def _deploy(args: argparse.Namespace, serving, client, s3) -> None:
+    from dialogsum_lab.sagemaker_launch import session_defaults
+
+    session, role, bucket = session_defaults(args.region, args.role, args.bucket)
+    with tempfile.TemporaryDirectory(prefix="dialogsum-endpoint-") as work:
+        run = serving.run_of(args.source, Path(work), client, s3)
+        method = TrainConfig.load(RunLayout.of(run).file(RunLayout.CONFIG)).method
+        spec = serving.endpoint_spec(method, instance_type=args.instance_type, instance_count=args.instance_count,
+                                     role=role, bucket=bucket, region=session.boto_region_name, prefix=args.prefix,
+                                     image_uri=args.image_uri, name=args.name)
+        print(f"Deploying {args.source} as endpoint {spec.name}: {spec.instance_count} x {spec.instance_type}, "
+              f"billed per instance-hour until `dialogsum-lab sagemaker undeploy {spec.name}`.")
+        serving.deploy(spec, serving.serving_archive(run, Path(work)), client, s3, wait=not args.no_wait)
+    print(f"Endpoint {spec.name} {'created' if args.no_wait else 'in service'}. Call it: dialogsum-lab sagemaker "
+          f"invoke {spec.name} --dialogue TEXT; remove it: dialogsum-lab sagemaker undeploy {spec.name}")
 
 
 def _report(metrics: dict, out: Path, title: str) -> None:

@@ -1,7 +1,8 @@
 """A fake AWS, so that every SageMaker step runs without an account: notebook 06 and the tests, offline.
 
-moto fakes S3, SageMaker and CloudWatch Logs inside this process; the jobs created there never run, so
-`play_job_locally` does what their container would. Every call the notebook makes is real SDK code.
+moto fakes S3, SageMaker, its runtime and CloudWatch Logs inside this process; the jobs and endpoints created
+there never run, so `play_job_locally` does what a job's container would and `answer_like_the_endpoint` what an
+endpoint's would. Every call the notebook makes is real SDK code.
 """
 
 import os
@@ -11,6 +12,7 @@ import tarfile
 from pathlib import Path
 
 from dialogsum_lab.errors import UserError
+from dialogsum_lab.files import unpack_archive
 from dialogsum_lab.job_env import CHANNELS
 from dialogsum_lab.sagemaker_launch import artifacts
 
@@ -58,3 +60,27 @@ def play_job_locally(job: str, work: Path) -> None:
             for path in folder.iterdir():
                 tar.add(path, arcname=path.name)
         s3.upload_file(str(work / name), bucket, key)
+
+
+def answer_like_the_endpoint(endpoint: str, dialogues: list[str], work: Path) -> None:
+    """Do what a created endpoint's container would, here: unpack its model.tar.gz from S3, load it with the
+    inference handler, answer each request `invoke` will send for `dialogues`, and queue those answers where
+    the fake SageMaker runtime returns them from (moto's endpoint-results API), so `invoke` reads real summaries."""
+    import boto3
+    import requests
+
+    from dialogsum_lab import endpoint_handler as handler
+    from dialogsum_lab.sagemaker_serve import request_bodies
+
+    sm, s3 = boto3.client("sagemaker"), boto3.client("s3")
+    config = sm.describe_endpoint(EndpointName=endpoint)["EndpointConfigName"]
+    model = sm.describe_endpoint_config(EndpointConfigName=config)["ProductionVariants"][0]["ModelName"]
+    bucket, key = sm.describe_model(ModelName=model)["PrimaryContainer"]["ModelDataUrl"][5:].split("/", 1)
+    s3.download_file(bucket, key, str(work / "model.tar.gz"))
+    with tarfile.open(work / "model.tar.gz") as tar:
+        unpack_archive(tar, work / "model", f"s3://{bucket}/{key}")
+    served = handler.model_fn(str(work / "model"))
+    answers = [handler.output_fn(handler.predict_fn(handler.input_fn(body, handler.JSON), served), handler.JSON)
+               for body in request_bodies(dialogues)]
+    requests.post("http://motoapi.amazonaws.com/moto-api/static/sagemaker/endpoint-results", timeout=10, json={
+        "region": sm.meta.region_name, "results": [{"Body": body, "ContentType": kind} for body, kind in answers]})

@@ -172,7 +172,7 @@ def launch(spec: JobSpec, session, wait: bool = True) -> str:
     from sagemaker.train.distributed import Torchrun
 
     with tempfile.TemporaryDirectory(prefix="dialogsum-job-") as code:
-        wheel = _build_wheel(Path(code))
+        wheel = build_wheel(Path(code))
         for file in spec.files:
             shutil.copy(file, code)
         (Path(code) / "requirements.txt").write_text(f"./{wheel.name}\n")  # installed before the entry script
@@ -197,7 +197,7 @@ def launch(spec: JobSpec, session, wait: bool = True) -> str:
         return trainer._latest_training_job.training_job_name
 
 
-def _build_wheel(folder: Path) -> Path:
+def build_wheel(folder: Path) -> Path:
     """The project as a wheel: presets and sample data included, so the container needs nothing else of it."""
     root = Path(__file__).resolve().parents[2]
     if not (root / "pyproject.toml").is_file():
