@@ -24,9 +24,17 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 
-# pytest also reads the notebooks `notebooks` just executed (tests/test_notebooks.py).
-test: lint notebooks $(SAGEMAKER_STAMP)
-	DIALOGSUM_LAB_EXECUTED_NOTEBOOKS="$(CURDIR)/$(NB_OUT)" $(BIN)/pytest
+# Debian's Chromium and its driver, for the review app's browser test (tests/test_review_browser.py).
+BROWSER_DRIVER := /usr/bin/chromedriver
+$(BROWSER_DRIVER):
+	if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	$$SUDO apt-get update -q && $$SUDO apt-get install -y -q --no-install-recommends chromium chromium-driver
+
+# pytest also reads the notebooks `notebooks` just executed (tests/test_notebooks.py); the browser test saves its
+# screenshots of the review app in runs/screenshots.
+test: lint notebooks $(SAGEMAKER_STAMP) $(BROWSER_DRIVER)
+	DIALOGSUM_LAB_EXECUTED_NOTEBOOKS="$(CURDIR)/$(NB_OUT)" DIALOGSUM_LAB_SCREENSHOTS="$(CURDIR)/runs/screenshots" \
+	  $(BIN)/pytest
 
 # Execute every notebook headless on the default preset, the miniature (fails on any cell error); outputs stay in
 # runs/, where the tests' learning tier reads the runs the notebooks trained.

@@ -54,3 +54,21 @@ def aws(monkeypatch):
 
         boto3.client("s3").create_bucket(Bucket="labbucket")
         yield boto3
+
+
+@pytest.fixture(scope="session")
+def rated_runs(tiny_cache, tmp_path_factory):
+    """Two toy runs evaluated on 12 sample dialogues, for the review app, under names no page text contains."""
+    from helpers import quick
+
+    from dialogsum_lab.cli import main
+    from dialogsum_lab.training import train
+
+    root = tmp_path_factory.mktemp("rated")
+    runs = []
+    for method, name in (("lora", "sysqx-lora"), ("full", "syskv-full")):
+        run = train(quick(method), root / name)
+        assert main(["evaluate", str(run), "--limit", "12", "--bootstrap-samples", "20", "--max-new-tokens", "24",
+                     "--device", "cpu"]) == 0
+        runs.append(run)
+    return runs

@@ -25,6 +25,8 @@ from dialogsum_lab.config import (
     METHODS,
     MINIATURE_MODEL,
     PRESETS,
+    REVIEW_DB,
+    REVIEW_DIALOGUES,
     TINY_MODEL,
     VIEWS,
     EvalConfig,
@@ -102,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="show library logs and full tracebacks")
     sub = parser.add_subparsers(dest="command", required=True)
     for add in (_zero_shot_parser, _score_parser, _summarize_parser, _train_parser, _evaluate_parser, _merge_parser,
-                _compare_parser, _demo_parser, _push_parser, _sagemaker_parser, _forgetting_parser):
+                _compare_parser, _demo_parser, _review_parsers, _push_parser, _sagemaker_parser, _forgetting_parser):
         add(sub)
     return parser
 
@@ -197,6 +199,29 @@ def _demo_parser(sub) -> None:
     p.add_argument("--methods", nargs="+", default=list(DEMO_METHODS), choices=METHODS, help="methods to train")
     _out_args(p, "demo")
     p.set_defaults(func=commands.cmd_demo)
+
+
+def _review_parsers(sub) -> None:
+    p = sub.add_parser("review", help="human evaluation: a web app to try runs, rate them blind in pairs, and see "
+                                      "the results (judgments in SQLite)")
+    p.add_argument("runs", nargs="+", help="evaluated runs (training runs or evaluation folders), scored alike")
+    p.add_argument("--db", default=REVIEW_DB, help="the judgments' database (created if missing; refused if made for "
+                                                  "other runs)")
+    p.add_argument("--dialogues", type=int, default=REVIEW_DIALOGUES, help="rate the first N dialogues the runs "
+                                                                           "were scored on")
+    p.add_argument("--no-reference", action="store_true", help="leave the human reference out of the pairs")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on; another than 127.0.0.1 (a classroom: "
+                                                      "0.0.0.0) serves the Rate tab only, behind a token")
+    p.add_argument("--port", type=int, default=7860, help="port to listen on")
+    p.add_argument("--token", default=None, help="the shared access token (default: none on 127.0.0.1, a random "
+                                                 "one on any other address)")
+    p.add_argument("--root-path", default=None, help="the path a proxy serves the app under (SageMaker Studio: "
+                                                     "/jupyter/default/proxy/7860)")
+    p.set_defaults(func=commands.cmd_review)
+    report = sub.add_parser("review-report", help="what a review's judgments say, headless (and --csv to export)")
+    report.add_argument("--db", default=REVIEW_DB, help="the judgments' database")
+    report.add_argument("--csv", default=None, help="also write every judgment to this CSV file")
+    report.set_defaults(func=commands.cmd_review_report)
 
 
 def _push_parser(sub) -> None:

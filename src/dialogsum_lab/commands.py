@@ -127,6 +127,33 @@ def cmd_demo(args: argparse.Namespace) -> None:
     run_demo(Preset.load(args.config, model=args.model, data=args.data), args.out, args.methods, args.overwrite)
 
 
+def cmd_review(args: argparse.Namespace) -> None:
+    """Serve the human-evaluation app until interrupted."""
+    from dialogsum_lab.review import load_review
+    from dialogsum_lab.review_app import serve
+
+    try:
+        import gradio  # noqa: F401  (the review extra)
+    except ImportError as err:
+        raise UserError("the review app needs Gradio: pip install -e '.[review]' (make setup installs it).") from err
+    review = load_review(args.runs, args.dialogues, reference=not args.no_reference)
+    serve(review, args.db, host=args.host, port=args.port, token=args.token, root_path=args.root_path)
+
+
+def cmd_review_report(args: argparse.Namespace) -> None:
+    """Print what a review's judgments say; with --csv, write them all."""
+    from dialogsum_lab.review import judgments_csv, report, report_text
+    from dialogsum_lab.review_store import ReviewStore
+
+    store = ReviewStore.existing(args.db)
+    print(report_text(report(store)))
+    if args.csv:
+        from dialogsum_lab.runs import write_text
+
+        write_text(args.csv, judgments_csv(store))
+        print(f"Wrote every judgment to {args.csv}")
+
+
 def cmd_push(args: argparse.Namespace) -> None:
     """Publish a run on the Hub: the model or adapter, its card, settings and metrics, in one commit."""
     from dialogsum_lab.hub_push import push

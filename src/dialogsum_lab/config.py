@@ -33,6 +33,9 @@ CHANNELS_SOURCE = "sagemaker-channels"  # a SageMaker job's data channels (job_e
 DEFAULT_MAX_NEW_TOKENS = 200  # greedy with room for a full summary, as in the lab; never transformers' silent 20
 DEFAULT_MAX_SOURCE_LENGTH = 512  # FLAN-T5's training length; longer prompts are cut (and counted)
 BOOTSTRAP_SAMPLES = 1000  # resamples for every confidence interval and paired test
+REVIEW_DIALOGUES = 50  # dialogues a human review rates unless told otherwise (x the pairs of systems: its tasks)
+REVIEW_DB = "review.sqlite"  # where `review` keeps its judgments unless told otherwise
+MAX_DIALOGUE_CHARACTERS = 20_000  # a dialogue sent to an endpoint or the review app: ten times a 512-token prompt
 RougeTokenizer = Literal["default", "unicode"]
 ROUGE_TOKENIZERS: tuple[str, ...] = get_args(RougeTokenizer)
 # The multi-reference ROUGE views (metrics.py); course_lab is the one the course published its numbers in.

@@ -13,12 +13,11 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from dialogsum_lab.config import DEFAULT_MAX_NEW_TOKENS, TRAIN_CONFIG, TrainConfig
+from dialogsum_lab.config import DEFAULT_MAX_NEW_TOKENS, MAX_DIALOGUE_CHARACTERS, TRAIN_CONFIG, TrainConfig
 
 JSON = "application/json"
 MAX_BODY_BYTES = 5 * 2**20  # SageMaker refuses payloads over 6 MB before they arrive; refuse earlier, with a reason
 MAX_DIALOGUES = 64  # a request must finish inside the endpoint's 60-second limit
-MAX_CHARACTERS = 20_000  # a dialogue: ten times what a 512-token prompt holds
 MAX_NEW_TOKENS = 512
 MAX_BEAMS = 8
 BUNDLED_BASE = "base"  # an adapter's local base model, packed beside it (a Hub base is downloaded instead)
@@ -87,9 +86,9 @@ def input_fn(request_body: bytes | str, request_content_type: str | None) -> dic
     for number, dialogue in enumerate(dialogues):
         if not dialogue.strip():
             raise RequestRefused(400, f"dialogue {number} is empty")
-        if len(dialogue) > MAX_CHARACTERS:
+        if len(dialogue) > MAX_DIALOGUE_CHARACTERS:
             raise RequestRefused(413, f"dialogue {number} has {len(dialogue):,} characters; at most "
-                                      f"{MAX_CHARACTERS:,}")
+                                      f"{MAX_DIALOGUE_CHARACTERS:,}")
     return {"dialogues": dialogues, "single": single, "parameters": _parameters(request.get("parameters", {}))}
 
 

@@ -1,0 +1,241 @@
+"""Human judgments in SQLite: who rated which pair of summaries of which dialogue, in which order, and what
+they said. The web app, the notebook widgets and `review-report` all go through this one store.
+
+One row per judgment (rater, task, both systems, the order shown, the answer, optional 1-5 ratings on
+SummEval's dimensions, a comment, when it was assigned and answered), committed before the caller moves on.
+WAL mode and one short write transaction per call let several raters (threads or processes) write at once;
+an assignment has at most one judgment (a repeated submission is recognised, never counted twice), so a
+crash, a `kill -9` or a double click loses and duplicates nothing, and a rater who comes back gets the task
+they left. The database records the systems it rates (names and prediction fingerprints) and refuses another
+set.
+"""
+
+import hashlib
+import json
+import random
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from itertools import combinations
+from pathlib import Path
+
+from dialogsum_lab.errors import UserError
+
+ANSWERS = ("A", "B", "tie")
+DIMENSIONS = ("coherence", "consistency", "fluency", "relevance")  # SummEval's (Fabbri et al., 2021)
+MAX_NAME = 80
+MAX_COMMENT = 2000
+REPLICATION = 2  # raters per task before a new task opens: the overlap inter-rater agreement is measured on
+SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS raters (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, created REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS tasks (id INTEGER PRIMARY KEY, dialogue_id TEXT NOT NULL, system_1 TEXT NOT NULL,
+    system_2 TEXT NOT NULL, UNIQUE (dialogue_id, system_1, system_2));
+CREATE TABLE IF NOT EXISTS assignments (id INTEGER PRIMARY KEY, rater_id INTEGER NOT NULL REFERENCES raters,
+    task_id INTEGER NOT NULL REFERENCES tasks, shown_a TEXT NOT NULL, shown_b TEXT NOT NULL, assigned REAL NOT NULL,
+    UNIQUE (rater_id, task_id));
+CREATE TABLE IF NOT EXISTS judgments (id INTEGER PRIMARY KEY,
+    assignment_id INTEGER NOT NULL UNIQUE REFERENCES assignments, rater_id INTEGER NOT NULL REFERENCES raters,
+    task_id INTEGER NOT NULL REFERENCES tasks, shown_a TEXT NOT NULL, shown_b TEXT NOT NULL,
+    answer TEXT NOT NULL CHECK (answer IN ('A', 'B', 'tie')),
+    {", ".join(f"{s}_{d} INTEGER CHECK ({s}_{d} BETWEEN 1 AND 5)" for s in "ab" for d in DIMENSIONS)},
+    comment TEXT NOT NULL DEFAULT '', assigned REAL NOT NULL, answered REAL NOT NULL);
+"""
+
+
+@dataclass(frozen=True)
+class Task:
+    """What a rater is shown: never which system wrote which summary."""
+
+    assignment: int
+    dialogue: str
+    summary_a: str
+    summary_b: str
+    judged: int  # by this rater so far
+    total: int  # tasks in the review
+
+
+def fingerprint(systems: dict[str, dict[str, str]]) -> dict:
+    """What a database rates: each system's name and a digest of its summaries, by dialogue id."""
+    return {name: hashlib.sha256(json.dumps(texts, sort_keys=True).encode()).hexdigest()
+            for name, texts in sorted(systems.items())}
+
+
+class ReviewStore:
+    """The judgments of one review: `systems` maps a name to {dialogue id: summary}; `dialogues` maps an id to
+    its text; `rouge` (kept in the database, for the report) maps a model's name to its ROUGE-L by dialogue.
+    Pairs of every two systems on every dialogue are the tasks."""
+
+    def __init__(self, path: str | Path, systems: dict[str, dict[str, str]], dialogues: dict[str, str],
+                 rouge: dict[str, dict[str, float]] | None = None, seed: int = 0) -> None:
+        self.path, self.systems, self.dialogues, self._rouge = Path(path), systems, dialogues, rouge or {}
+        self._random = random.Random(seed)
+        with self._connect() as db:
+            self._check_or_record(db)
+
+    @classmethod
+    def existing(cls, path: str | Path) -> "ReviewStore":
+        """A database made before, opened to read its judgments (the report; nothing is assigned)."""
+        store = cls.__new__(cls)
+        store.path, store.systems, store.dialogues = Path(path), None, None
+        if not store.path.is_file():
+            raise UserError(f"no review database {path}: start one with dialogsum-lab review RUN ... --db {path}")
+        with store._connect() as db:
+            try:
+                rows = dict(db.execute("SELECT key, value FROM meta").fetchall())
+            except sqlite3.DatabaseError as err:
+                raise UserError(f"{path} is not a review database ({err}).") from err
+        if "systems" not in rows:
+            raise UserError(f"{path} is not a review database (it records no systems).")
+        store._rouge = json.loads(rows.get("rouge", "{}"))
+        return store
+
+    def rouge(self) -> dict[str, dict[str, float]]:
+        """Each model's ROUGE-L by dialogue, as recorded when the review began."""
+        return self._rouge
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        """A connection for one call, closed after it (transactions are explicit: `_write`)."""
+        try:
+            db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA busy_timeout=30000")
+            db.execute("PRAGMA foreign_keys=ON")
+        except sqlite3.DatabaseError as err:
+            raise UserError(f"{self.path} is not a review database ({err}). Pass another --db (a new file is "
+                            "created).") from err
+        try:
+            yield db
+        finally:
+            db.close()
+
+    def _check_or_record(self, db: sqlite3.Connection) -> None:
+        wanted = fingerprint(self.systems)
+        try:
+            db.executescript(SCHEMA)
+            row = db.execute("SELECT value FROM meta WHERE key = 'systems'").fetchone()
+        except sqlite3.DatabaseError as err:
+            raise UserError(f"{self.path} is not a review database ({err}). Pass another --db (a new file is "
+                            "created).") from err
+        if row is None:
+            self._create(db, wanted)
+        elif json.loads(row[0]) != wanted:
+            recorded = json.loads(row[0])
+            raise UserError(f"{self.path} holds judgments of other systems ({', '.join(recorded)}; given: "
+                            f"{', '.join(wanted)}, or the same names with other summaries). Pass the runs it was made "
+                            "for, or another --db.")
+
+    def _create(self, db: sqlite3.Connection, wanted: dict) -> None:
+        shared = set.intersection(*(set(s) for s in self.systems.values()))
+        ids = [d for d in self.dialogues if d in shared]
+        with _write(db):
+            db.execute("INSERT INTO meta VALUES ('systems', ?), ('created', ?), ('rouge', ?)",
+                       (json.dumps(wanted), str(time.time()), json.dumps(self._rouge)))
+            db.executemany("INSERT OR IGNORE INTO tasks (dialogue_id, system_1, system_2) VALUES (?, ?, ?)",
+                           [(d, a, b) for d in ids for a, b in combinations(sorted(self.systems), 2)])
+
+    def rater(self, name: str) -> int:
+        """The rater called `name` (stripped), made on first use; names are limited, never interpreted."""
+        name = " ".join(str(name or "").split())
+        if not name:
+            raise UserError("give your name first: it keeps your place, so you can stop and come back.")
+        if len(name) > MAX_NAME:
+            raise UserError(f"a name has at most {MAX_NAME} characters (this one has {len(name):,}).")
+        with self._connect() as db, _write(db):
+            db.execute("INSERT OR IGNORE INTO raters (name, created) VALUES (?, ?)", (name, time.time()))
+            return db.execute("SELECT id FROM raters WHERE name = ?", (name,)).fetchone()[0]
+
+    def next_task(self, name: str) -> Task | None:
+        """The rater's unanswered task if they left one, else a new one (None when they have rated everything)."""
+        rater = self.rater(name)
+        with self._connect() as db, _write(db):
+            row = db.execute("SELECT a.id FROM assignments a LEFT JOIN judgments j ON j.assignment_id = a.id "
+                             "WHERE a.rater_id = ? AND j.id IS NULL", (rater,)).fetchone()
+            assignment = row[0] if row else self._assign(db, rater)
+            return self._task(db, rater, assignment) if assignment else None
+
+    def _assign(self, db: sqlite3.Connection, rater: int) -> int | None:
+        """Balanced: tasks judged by fewer than REPLICATION raters first, then the least judged pair of systems,
+        then tasks others have judged (so judgments overlap), then chance; never a task this rater had."""
+        candidates = db.execute(
+            "SELECT t.id, t.system_1, t.system_2, (SELECT COUNT(*) FROM assignments WHERE task_id = t.id) "
+            "FROM tasks t WHERE t.id NOT IN (SELECT task_id FROM assignments WHERE rater_id = ?)", (rater,)).fetchall()
+        if not candidates:
+            return None
+        per_pair = dict(db.execute("SELECT t.system_1 || '|' || t.system_2, COUNT(*) FROM assignments a "
+                                   "JOIN tasks t ON t.id = a.task_id GROUP BY t.system_1, t.system_2").fetchall())
+        task, first, second, _ = min(candidates, key=lambda c: (c[3] >= REPLICATION, per_pair.get(f"{c[1]}|{c[2]}", 0),
+                                                                 -c[3], self._random.random()))
+        shown = [first, second]
+        self._random.shuffle(shown)  # which system is A: chance, per assignment
+        return db.execute("INSERT INTO assignments (rater_id, task_id, shown_a, shown_b, assigned) VALUES "
+                          "(?, ?, ?, ?, ?)", (rater, task, *shown, time.time())).lastrowid
+
+    def _task(self, db: sqlite3.Connection, rater: int, assignment: int) -> Task:
+        dialogue, a, b = db.execute("SELECT t.dialogue_id, a.shown_a, a.shown_b FROM assignments a JOIN tasks t "
+                                    "ON t.id = a.task_id WHERE a.id = ?", (assignment,)).fetchone()
+        done = db.execute("SELECT COUNT(*) FROM judgments WHERE rater_id = ?", (rater,)).fetchone()[0]
+        total = db.execute("SELECT COUNT(*) FROM tasks").fetchone()[0]
+        return Task(assignment, self.dialogues[dialogue], self.systems[a][dialogue], self.systems[b][dialogue],
+                    done, total)
+
+    def record(self, name: str, assignment: int, answer: str, ratings: dict[str, int | None] | None = None,
+               comment: str = "") -> bool:
+        """Store a judgment of the rater's own assignment; False when it was stored already (a resubmission)."""
+        if answer not in ANSWERS:
+            raise UserError(f"answer {answer!r}: choose {', '.join(ANSWERS)}.")
+        if len(comment or "") > MAX_COMMENT:
+            raise UserError(f"a comment has at most {MAX_COMMENT} characters (this one has {len(comment):,}).")
+        scores = _ratings(ratings or {})
+        rater = self.rater(name)
+        with self._connect() as db, _write(db):
+            row = db.execute("SELECT task_id, shown_a, shown_b, assigned FROM assignments WHERE id = ? AND "
+                             "rater_id = ?", (assignment, rater)).fetchone()
+            if row is None:
+                raise UserError(f"task {assignment} is not one assigned to this rater.")
+            columns = ", ".join(scores)
+            done = db.execute(
+                f"INSERT OR IGNORE INTO judgments (assignment_id, rater_id, task_id, shown_a, shown_b, answer, "
+                f"{columns + ', ' if columns else ''}comment, assigned, answered) VALUES "
+                f"({', '.join('?' * (9 + len(scores)))})",
+                (assignment, rater, row[0], row[1], row[2], answer, *scores.values(), (comment or "").strip(),
+                 row[3], time.time()))
+            return done.rowcount == 1
+
+    def judgments(self) -> list[dict]:
+        """Every judgment with its rater's name, dialogue and systems (the systems in canonical order too)."""
+        with self._connect() as db:
+            db.row_factory = sqlite3.Row
+            return [dict(r) for r in db.execute(
+                "SELECT j.*, r.name AS rater, t.dialogue_id, t.system_1, t.system_2 FROM judgments j "
+                "JOIN raters r ON r.id = j.rater_id JOIN tasks t ON t.id = j.task_id ORDER BY j.id")]
+
+
+def _ratings(given: dict[str, int | None]) -> dict[str, int]:
+    """Optional 1-5 ratings, by column: {a_coherence: 4, ...}; unknown dimensions or values are refused."""
+    columns = {f"{s}_{d}" for s in "ab" for d in DIMENSIONS}
+    scores = {k: v for k, v in given.items() if v not in (None, "")}
+    unknown = set(scores) - columns
+    if unknown:
+        raise UserError(f"unknown rating {', '.join(sorted(unknown))}: rate {', '.join(DIMENSIONS)} of A and B.")
+    for key, value in scores.items():
+        if not (isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 5):
+            raise UserError(f"{key} must be a whole number from 1 to 5 (got {value!r}).")
+    return scores
+
+
+class _write:
+    """One write transaction, taken at once (BEGIN IMMEDIATE): concurrent writers queue instead of failing."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.db.execute("BEGIN IMMEDIATE")
+        return self.db
+
+    def __exit__(self, kind, value, traceback) -> None:
+        self.db.execute("COMMIT" if kind is None else "ROLLBACK")
