@@ -131,6 +131,10 @@ def test_a_file_that_is_no_database_or_one_made_for_other_systems_is_refused(tmp
     (tmp_path / "notes.sqlite").write_text("these are my notes, not a database" * 50)
     with pytest.raises(UserError, match="is not a review database"):
         ReviewStore(tmp_path / "notes.sqlite", SYSTEMS, DIALOGUES)
+    with sqlite3.connect(tmp_path / "app.db") as other_app:
+        other_app.execute("CREATE TABLE orders (id INTEGER)")
+    with pytest.raises(UserError, match="another application's database"):
+        ReviewStore(tmp_path / "app.db", SYSTEMS, DIALOGUES)
     ReviewStore(tmp_path / "r.sqlite", SYSTEMS, DIALOGUES)
     other = SYSTEMS | {"sys-z": {d: "changed" for d in DIALOGUES}}
     with pytest.raises(UserError, match="holds judgments of other systems"):

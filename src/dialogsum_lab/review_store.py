@@ -113,29 +113,33 @@ class ReviewStore:
             db.close()
 
     def _check_or_record(self, db: sqlite3.Connection) -> None:
+        """Record what this review rates in a new database; in an existing one, check it is the same."""
         wanted = fingerprint(self.systems)
         try:
+            tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if tables and "meta" not in tables:
+                raise UserError(f"{self.path} is another application's database. Pass another --db (a new file is "
+                                "created).")
             db.executescript(SCHEMA)
-            row = db.execute("SELECT value FROM meta WHERE key = 'systems'").fetchone()
         except sqlite3.DatabaseError as err:
             raise UserError(f"{self.path} is not a review database ({err}). Pass another --db (a new file is "
                             "created).") from err
-        if row is None:
-            self._create(db, wanted)
-        elif json.loads(row[0]) != wanted:
-            recorded = json.loads(row[0])
-            raise UserError(f"{self.path} holds judgments of other systems ({', '.join(recorded)}; given: "
-                            f"{', '.join(wanted)}, or the same names with other summaries). Pass the runs it was made "
-                            "for, or another --db.")
+        with _write(db):  # two servers opening one new file at once: one records, the other checks
+            row = db.execute("SELECT value FROM meta WHERE key = 'systems'").fetchone()
+            if row is None:
+                self._create(db, wanted)
+            elif json.loads(row[0]) != wanted:
+                raise UserError(f"{self.path} holds judgments of other systems ({', '.join(json.loads(row[0]))}; "
+                                f"given: {', '.join(wanted)}, or the same names with other summaries). Pass the runs "
+                                "it was made for, or another --db.")
 
     def _create(self, db: sqlite3.Connection, wanted: dict) -> None:
         shared = set.intersection(*(set(s) for s in self.systems.values()))
         ids = [d for d in self.dialogues if d in shared]
-        with _write(db):
-            db.execute("INSERT INTO meta VALUES ('systems', ?), ('created', ?), ('rouge', ?)",
-                       (json.dumps(wanted), str(time.time()), json.dumps(self._rouge)))
-            db.executemany("INSERT OR IGNORE INTO tasks (dialogue_id, system_1, system_2) VALUES (?, ?, ?)",
-                           [(d, a, b) for d in ids for a, b in combinations(sorted(self.systems), 2)])
+        db.execute("INSERT INTO meta VALUES ('systems', ?), ('created', ?), ('rouge', ?)",
+                   (json.dumps(wanted), str(time.time()), json.dumps(self._rouge)))
+        db.executemany("INSERT OR IGNORE INTO tasks (dialogue_id, system_1, system_2) VALUES (?, ?, ?)",
+                       [(d, a, b) for d in ids for a, b in combinations(sorted(self.systems), 2)])
 
     def rater(self, name: str) -> int:
         """The rater called `name` (stripped), made on first use; names are limited, never interpreted."""
