@@ -141,7 +141,7 @@ def run_demo(preset: Preset | str | dict = DEFAULT_PRESET, out: str | Path | Non
         write_text(root / "timings.md", timer.table() + "\n")
     print(f"\n{report}\nWall time by stage:\n{timer.table()}\n")
     print(f"Results in {path}: comparison/comparison.md, comparison/rouge_bars.png, comparison/side_by_side.md, "
-          f"<method>/loss_curve.png")
+          f"<method>/loss_curve.png, <method>/README.md (its model card)")
     return path
 
 
