@@ -186,6 +186,9 @@ def test_a_shared_server_needs_the_token_and_shows_raters_the_rate_tab_only(tmp_
     refused = client.post("/api/judgments", json={"rater": "Ann", "assignment": task["assignment"], "answer": "C"})
     assert refused.status_code == 400 and "choose A, B, tie" in refused.json()["error"]
     assert client.post("/api/next", json={"rater": "x" * 10_000}).json()["error"].startswith("a name has at most")
+    for odd in ({"rater": "Ann", "assignment": "one", "answer": "A"},
+                {"rater": "Ann", "assignment": task["assignment"], "answer": "A", "ratings": [5]}, [1]):
+        assert client.post("/api/judgments", json=odd).status_code == 400
 
 
 def test_serving_beyond_this_machine_warns_and_makes_a_token(tmp_path, monkeypatch, capsys):

@@ -221,6 +221,8 @@ class ReviewStore:
 def _ratings(given: dict[str, int | None]) -> dict[str, int]:
     """Optional 1-5 ratings, by column: {a_coherence: 4, ...}; unknown dimensions or values are refused."""
     columns = {f"{s}_{d}" for s in "ab" for d in DIMENSIONS}
+    if not isinstance(given, dict):
+        raise UserError(f"ratings must map a dimension to a score, e.g. {{\"a_fluency\": 4}} (got {given!r:.60}).")
     scores = {k: v for k, v in given.items() if v not in (None, "")}
     unknown = set(scores) - columns
     if unknown:
