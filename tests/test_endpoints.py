@@ -13,6 +13,7 @@ from helpers import launched, one_line_error, upload_job_results
 
 from dialogsum_lab import endpoint_handler as handler
 from dialogsum_lab.cli import main
+from dialogsum_lab.data import load_dialogsum
 from dialogsum_lab.fake_aws import answer_like_the_endpoint
 from dialogsum_lab.files import unpack_archive
 from dialogsum_lab.generation import generation_config, summarize
@@ -138,6 +139,13 @@ def test_deploy_invoke_undeploy_on_the_fake_aws(aws, lora_run, tmp_path, capsys)
     assert printed.startswith(f"0: {expected[0]}")
     sent = recorded_requests(aws)[0]
     assert sent["Accept"] == "application/json" and json.loads(sent["Body"]) == {"inputs": DIALOGUES[:1]}
+    from_file = list(load_dialogsum("sample")["test"]["dialogue"])[:3]
+    (tmp_path / "again").mkdir()
+    answer_like_the_endpoint("lab-endpoint", from_file, tmp_path / "again")
+    assert main(["sagemaker", "invoke", "lab-endpoint", "--data", "sample", "--limit", "3"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0] for line in lines if line[:1].isdigit() and ": " in line][:3] == ["0", "1", "2"]
+    assert json.loads(recorded_requests(aws)[-1]["Body"]) == {"inputs": from_file}
 
     assert main(["sagemaker", "undeploy", "lab-endpoint"]) == 0
     assert "endpoint lab-endpoint, endpoint config lab-endpoint-config, model lab-endpoint-model" in \

@@ -129,6 +129,10 @@ def test_two_raters_rate_ten_pairs_each_across_a_kill_9(rated_runs, tmp_path, br
 
     start_rating(browser, server.url, "Ann <b>bold</b>")
     assert value(browser, "progress").startswith("Rating as Ann <b>bold</b>")  # shown as text, never as HTML
+    browser.find_element(By.CSS_SELECTOR, "#ratings button.label-wrap").click()  # open the optional ratings
+    wait(browser, lambda d: d.find_element(By.CSS_SELECTOR, "#rate-a-coherence").is_displayed())
+    browser.find_element(By.XPATH, "//*[@id='rate-a-coherence']//label[normalize-space()='4']").click()
+    browser.find_element(By.CSS_SELECTOR, "#comment textarea, #comment input").send_keys("A names the wrong day")
     for i, answer in enumerate(("A", "B", "tie", "A", "B"), start=1):
         assert_blind(browser, names)
         rate(browser, answer, db, i)
@@ -153,7 +157,9 @@ def test_two_raters_rate_ten_pairs_each_across_a_kill_9(rated_runs, tmp_path, br
                                   "GROUP BY r.name ORDER BY r.name").fetchall()
         overlap = connection.execute("SELECT COUNT(*) FROM (SELECT task_id FROM judgments GROUP BY task_id "
                                      "HAVING COUNT(*) > 1)").fetchone()[0]
+        rated = connection.execute("SELECT a_coherence, comment FROM judgments ORDER BY id LIMIT 2").fetchall()
     assert rows == [("Ann <b>bold</b>", 10, 10, 10), ("Bob", 10, 10, 10)] and overlap > 0
+    assert rated == [(4, "A names the wrong day"), (None, "")]  # the ratings and comment went with the first answer
 
     browser.find_element(By.XPATH, "//button[@role='tab'][normalize-space()='Try']").click()
     wait(browser, lambda d: d.find_element(By.CSS_SELECTOR, "#try-dialogue textarea")).send_keys(

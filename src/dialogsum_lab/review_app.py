@@ -73,7 +73,7 @@ def _rate_tab(gr, store: ReviewStore) -> None:
     with gr.Row():
         summary_a = gr.Textbox(label="Summary A", lines=3, interactive=False, elem_id="summary-a")
         summary_b = gr.Textbox(label="Summary B", lines=3, interactive=False, elem_id="summary-b")
-    with gr.Accordion("Optional: rate each summary from 1 (poor) to 5 (excellent)", open=False):
+    with gr.Accordion("Optional: rate each summary from 1 (poor) to 5 (excellent)", open=False, elem_id="ratings"):
         ratings = [gr.Radio([1, 2, 3, 4, 5], label=f"{side}: {dimension}", elem_id=f"rate-{side.lower()}-{dimension}")
                    for side in ("A", "B") for dimension in DIMENSIONS]
     comment = gr.Textbox(label="Comment (optional)", max_length=MAX_COMMENT, elem_id="comment")
