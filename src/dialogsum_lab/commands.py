@@ -243,9 +243,9 @@ def _endpoint(args: argparse.Namespace) -> None:
 
 
 def _dialogues(args: argparse.Namespace) -> list[str]:
-    from dialogsum_lab.data import head, load_dialogsum, select_split
+    from dialogsum_lab.evaluation import split_to_use
 
-    return list(head(select_split(load_dialogsum(args.data), args.split), args.limit)["dialogue"])
+    return list(split_to_use(EvalConfig(data=args.data, split=args.split, limit=args.limit))[0]["dialogue"])
 
 
 def _deploy(args: argparse.Namespace, serving, client, s3) -> None:

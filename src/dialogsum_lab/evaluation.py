@@ -31,12 +31,12 @@ def load_eval_split(config: EvalConfig, run: str | Path | None = None) -> tuple[
     training run's own dialogues (`run`): scoring a run on dialogues it trained on is refused unless
     `unseen_only` drops them; a file that names no split is one file the run may have held part of out, so
     only its unseen part is scored, said aloud."""
-    split, single_file = _split_of(config)
+    split, single_file = split_to_use(config)
     references_for(split, config.task)  # scoring needs references: say so before a model is even loaded
     return _without_trained(split, config, run, single_file)
 
 
-def _split_of(config: EvalConfig) -> tuple[Dataset, bool]:
+def split_to_use(config: EvalConfig) -> tuple[Dataset, bool]:
     """The first `limit` dialogues of the split, refused when empty, and whether the data was one unnamed file."""
     data = load_dialogsum(config.data, skip_invalid=config.skip_invalid)
     split = head(select_split(data, config.split), config.limit)
@@ -101,7 +101,7 @@ def run_summaries(path: str | Path, config: EvalConfig, out: str | Path | None, 
     token counts) and `eval_config.yaml`; `dialogsum-lab score` can score the file later against references."""
     out = run_path(out, "summarize")
     check_run_dir(out, overwrite)
-    data = _split_of(config)[0]
+    data = split_to_use(config)[0]
     model, tokenizer, _ = load_trained(str(path), adapter, base, config.dtype, config.device)
     generation = generation_config(model, compile=config.compile, max_new_tokens=config.max_new_tokens)
     made = generate_summaries(model, tokenizer, task_view(data, config.task)[0], generation, config.batch_size,

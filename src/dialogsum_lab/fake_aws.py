@@ -75,7 +75,8 @@ def answer_like_the_endpoint(endpoint: str, dialogues: list[str], work: Path) ->
     sm, s3 = boto3.client("sagemaker"), boto3.client("s3")
     config = sm.describe_endpoint(EndpointName=endpoint)["EndpointConfigName"]
     model = sm.describe_endpoint_config(EndpointConfigName=config)["ProductionVariants"][0]["ModelName"]
-    bucket, key = sm.describe_model(ModelName=model)["PrimaryContainer"]["ModelDataUrl"][5:].split("/", 1)
+    uri = sm.describe_model(ModelName=model)["PrimaryContainer"]["ModelDataUrl"]
+    bucket, key = uri.removeprefix("s3://").split("/", 1)
     s3.download_file(bucket, key, str(work / "model.tar.gz"))
     with tarfile.open(work / "model.tar.gz") as tar:
         unpack_archive(tar, work / "model", f"s3://{bucket}/{key}")

@@ -5,6 +5,7 @@ checkpoint folders. A missing, truncated or damaged file ends in one line naming
 (a `UserError`), never a library's traceback, and nothing else is touched.
 """
 
+import functools
 import hashlib
 import json
 import os
@@ -167,15 +168,23 @@ def is_pickle_refusal(err: Exception) -> bool:
 
 def weights_fingerprint(folder: str | Path) -> str | None:
     """A hash of the weights and configs saved in a model or adapter folder (None when it is no local folder):
-    what an evaluation scored, so that one made before further training is known to be stale."""
+    what an evaluation scored, so that one made before further training is known to be stale. Asked several
+    times of one folder (evaluate, its card, compare, push), the files are read once while none has changed."""
     folder = Path(folder)
     if not folder.is_dir():
         return None
-    digest = hashlib.sha256()
     names = ("*.safetensors", "*.bin", "config.json", "adapter_config.json")
-    for file in sorted(found for pattern in names for found in folder.glob(pattern)):
-        digest.update(file.name.encode())
-        with file.open("rb") as stream:
+    files = sorted(found for pattern in names for found in folder.glob(pattern))
+    return _digest(tuple((str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files))
+
+
+@functools.lru_cache(maxsize=64)
+def _digest(files: tuple[tuple[str, int, int], ...]) -> str:
+    """The hash of these files (path, size, modification time: a rewritten file is a new key)."""
+    digest = hashlib.sha256()
+    for path, _, _ in files:
+        digest.update(Path(path).name.encode())
+        with open(path, "rb") as stream:
             while block := stream.read(1 << 20):
                 digest.update(block)
     return digest.hexdigest()[:16]

@@ -65,6 +65,14 @@ def generation_config(model: PreTrainedModel, compile: bool = False, **overrides
     return config
 
 
+def decoding(max_new_tokens: int, num_beams: int = 1, sample: bool = False, temperature: float = 1.0,
+             top_p: float = 1.0) -> dict:
+    """`generation_config` overrides for the settings a person turns by hand (the review app's Try tab, the
+    notebook playground): temperature and top-p only when sampling, where they mean something."""
+    settings = {"max_new_tokens": int(max_new_tokens), "num_beams": int(num_beams), "do_sample": bool(sample)}
+    return settings | ({"temperature": float(temperature), "top_p": float(top_p)} if sample else {})
+
+
 def summarize(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, dialogues: Sequence[str],
               config: GenerationConfig | None = None, batch_size: int = 16,
               prompt_template: str = PROMPT_TEMPLATE, max_source_length: int = DEFAULT_MAX_SOURCE_LENGTH,

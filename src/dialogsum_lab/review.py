@@ -130,7 +130,7 @@ class Summarizer:
     def summaries(self, dialogue: str, max_new_tokens: int = 64, num_beams: int = 1, sample: bool = False,
                   temperature: float = 1.0, top_p: float = 1.0) -> pd.DataFrame:
         """One row per run: its summary of `dialogue` under these settings."""
-        from dialogsum_lab.generation import generation_config, summarize
+        from dialogsum_lab.generation import decoding, generation_config, summarize
 
         dialogue = (dialogue or "").strip()
         if not dialogue:
@@ -140,9 +140,7 @@ class Summarizer:
         rows = []
         for name in self.scored:
             model, tokenizer, template, length = self._model(name)
-            settings = {"max_new_tokens": int(max_new_tokens), "num_beams": int(num_beams), "do_sample": sample}
-            if sample:
-                settings |= {"temperature": float(temperature), "top_p": float(top_p)}
+            settings = decoding(max_new_tokens, num_beams, sample, temperature, top_p)
             summary = summarize(model, tokenizer, [dialogue], generation_config(model, **settings),
                                 prompt_template=template, max_source_length=length, progress=False)[0]
             rows.append({"run": name, "summary": summary})

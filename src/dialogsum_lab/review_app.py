@@ -8,10 +8,12 @@ in only when asked. Bound to 127.0.0.1 unless told otherwise; on any other addre
 alone, raters never see results, and every request needs the shared token (in the URL once, then a cookie).
 """
 
+import json
 import os
 import secrets
 import socket
 import tempfile
+from dataclasses import asdict
 from pathlib import Path
 
 from dialogsum_lab.errors import UserError
@@ -187,8 +189,6 @@ def build_app(review: Review, store: ReviewStore, token: str | None, rate_only: 
         raw = await request.body()
         if len(raw) > MAX_REQUEST_BYTES:
             raise UserError(f"a request has at most {MAX_REQUEST_BYTES:,} bytes.")
-        import json
-
         try:
             data = json.loads(raw or b"{}")
         except ValueError as err:
@@ -203,7 +203,7 @@ def build_app(review: Review, store: ReviewStore, token: str | None, rate_only: 
             task = store.next_task((await body(request)).get("rater", ""))
         except UserError as err:
             return JSONResponse({"error": str(err)}, status_code=400)
-        return {"finished": True} if task is None else {"finished": False, **task.__dict__}
+        return {"finished": True} if task is None else {"finished": False, **asdict(task)}
 
     @app.post("/api/judgments")
     async def judgment(request: Request):

@@ -101,7 +101,6 @@ class ReviewStore:
         """A connection for one call, closed after it (transactions are explicit: `_write`)."""
         try:
             db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA busy_timeout=30000")
             db.execute("PRAGMA foreign_keys=ON")
         except sqlite3.DatabaseError as err:
@@ -120,6 +119,7 @@ class ReviewStore:
             if tables and "meta" not in tables:
                 raise UserError(f"{self.path} is another application's database. Pass another --db (a new file is "
                                 "created).")
+            db.execute("PRAGMA journal_mode=WAL")  # kept by the file: every later connection writes ahead
             db.executescript(SCHEMA)
         except sqlite3.DatabaseError as err:
             raise UserError(f"{self.path} is not a review database ({err}). Pass another --db (a new file is "
@@ -141,21 +141,11 @@ class ReviewStore:
         db.executemany("INSERT OR IGNORE INTO tasks (dialogue_id, system_1, system_2) VALUES (?, ?, ?)",
                        [(d, a, b) for d in ids for a, b in combinations(sorted(self.systems), 2)])
 
-    def rater(self, name: str) -> int:
-        """The rater called `name` (stripped), made on first use; names are limited, never interpreted."""
-        name = " ".join(str(name or "").split())
-        if not name:
-            raise UserError("give your name first: it keeps your place, so you can stop and come back.")
-        if len(name) > MAX_NAME:
-            raise UserError(f"a name has at most {MAX_NAME} characters (this one has {len(name):,}).")
-        with self._connect() as db, _write(db):
-            db.execute("INSERT OR IGNORE INTO raters (name, created) VALUES (?, ?)", (name, time.time()))
-            return db.execute("SELECT id FROM raters WHERE name = ?", (name,)).fetchone()[0]
-
     def next_task(self, name: str) -> Task | None:
         """The rater's unanswered task if they left one, else a new one (None when they have rated everything)."""
-        rater = self.rater(name)
+        name = _checked_name(name)
         with self._connect() as db, _write(db):
+            rater = _rater(db, name)
             row = db.execute("SELECT a.id FROM assignments a LEFT JOIN judgments j ON j.assignment_id = a.id "
                              "WHERE a.rater_id = ? AND j.id IS NULL", (rater,)).fetchone()
             assignment = row[0] if row else self._assign(db, rater)
@@ -193,9 +183,9 @@ class ReviewStore:
             raise UserError(f"answer {answer!r}: choose {', '.join(ANSWERS)}.")
         if len(comment or "") > MAX_COMMENT:
             raise UserError(f"a comment has at most {MAX_COMMENT} characters (this one has {len(comment):,}).")
-        scores = _ratings(ratings or {})
-        rater = self.rater(name)
+        scores, name = _ratings(ratings or {}), _checked_name(name)
         with self._connect() as db, _write(db):
+            rater = _rater(db, name)
             row = db.execute("SELECT task_id, shown_a, shown_b, assigned FROM assignments WHERE id = ? AND "
                              "rater_id = ?", (assignment, rater)).fetchone()
             if row is None:
@@ -216,6 +206,22 @@ class ReviewStore:
             return [dict(r) for r in db.execute(
                 "SELECT j.*, r.name AS rater, t.dialogue_id, t.system_1, t.system_2 FROM judgments j "
                 "JOIN raters r ON r.id = j.rater_id JOIN tasks t ON t.id = j.task_id ORDER BY j.id")]
+
+
+def _checked_name(name) -> str:
+    """A rater's name, whitespace folded; names are limited, never interpreted."""
+    name = " ".join(str(name or "").split())
+    if not name:
+        raise UserError("give your name first: it keeps your place, so you can stop and come back.")
+    if len(name) > MAX_NAME:
+        raise UserError(f"a name has at most {MAX_NAME} characters (this one has {len(name):,}).")
+    return name
+
+
+def _rater(db: sqlite3.Connection, name: str) -> int:
+    """The rater called `name`, made on first use, inside the caller's transaction."""
+    db.execute("INSERT OR IGNORE INTO raters (name, created) VALUES (?, ?)", (name, time.time()))
+    return db.execute("SELECT id FROM raters WHERE name = ?", (name,)).fetchone()[0]
 
 
 def _ratings(given: dict[str, int | None]) -> dict[str, int]:

@@ -85,7 +85,7 @@ def results_panel(store: ReviewStore) -> widgets.VBox:
 
 def playground(model, tokenizer, dialogues: dict[str, str], prompt_template: str | None = None) -> widgets.VBox:
     """Pick a dialogue, set max new tokens, beams, sampling with temperature and top-p; see the summary."""
-    from dialogsum_lab.generation import generation_config, summarize
+    from dialogsum_lab.generation import decoding, generation_config, summarize
     from dialogsum_lab.prompts import PROMPT_TEMPLATE
 
     pick = widgets.Dropdown(options=list(dialogues), description="dialogue")
@@ -97,9 +97,7 @@ def playground(model, tokenizer, dialogues: dict[str, str], prompt_template: str
     out = widgets.Output()
 
     def run(_=None) -> None:
-        settings = {"max_new_tokens": tokens.value, "num_beams": beams.value, "do_sample": sample.value}
-        if sample.value:
-            settings |= {"temperature": temperature.value, "top_p": top_p.value}
+        settings = decoding(tokens.value, beams.value, sample.value, temperature.value, top_p.value)
         text = summarize(model, tokenizer, [dialogues[pick.value]], generation_config(model, **settings),
                          prompt_template=prompt_template or PROMPT_TEMPLATE, progress=False)[0]
         out.outputs = ()
