@@ -1,5 +1,6 @@
 """The miniature lab, measured: `dialogsum-lab demo` on the default preset end to end (wall time, stage by stage),
-every method's ROUGE-1 with its interval and a paired test against zero-shot (prefix tuning and IA3 too), and
+every method's ROUGE-1 with its interval and a paired test against zero-shot (prefix tuning and IA3 too), beside
+the baselines nobody trained (lead-3, longest-3, retrieval) with every system's detail view (details.py), and
 the CPU precision variants of the fully fine-tuned model (bf16 weights; int8 dynamic quantisation of its linear
 layers) against fp32 on the same test dialogues: ROUGE, agreement and speed, in one run.
 """
@@ -14,10 +15,12 @@ from pathlib import Path
 import torch
 from common import parser, print_table, save
 
+from dialogsum_lab.baselines import with_baselines
 from dialogsum_lab.config import DEFAULT_PRESET
 from dialogsum_lab.evaluation import evaluate_model, load_eval_split
 from dialogsum_lab.experiments import ensure_run
 from dialogsum_lab.files import read_json, read_jsonl
+from dialogsum_lab.findings import DETAIL_COLUMNS, details_frame
 from dialogsum_lab.modeling import load_trained
 from dialogsum_lab.preset import Preset
 from dialogsum_lab.reporting import compare_runs, load_system, significance_frame
@@ -34,11 +37,15 @@ def run_demo(scratch: Path, preset: str, methods: tuple[str, ...]) -> tuple[floa
     return time.perf_counter() - start, read_json(scratch / "demo" / "timings.json")
 
 
-def methods_table(root: Path, runs: list[Path]) -> list[dict]:
+def methods_table(root: Path, runs: list[Path]) -> tuple[list[dict], str]:
+    """Every system's ROUGE-1 (interval, paired test against zero-shot) and detail view, baselines included, and the
+    comparison's verdicts against the best baseline."""
     runs = [root / "zero-shot", *runs]
+    runs = with_baselines(runs, root / "all-methods" / "baselines")
     compare_runs(runs, root / "all-methods")
     systems = [load_system(r) for r in runs]
     tests = significance_frame(systems)
+    details = details_frame(systems).set_index("system")
     rows = []
     for s in systems:
         cell = s["metrics"]["rouge"]["mean_over_references"]["rouge1"]
@@ -48,8 +55,9 @@ def methods_table(root: Path, runs: list[Path]) -> list[dict]:
                      "vs_zero_shot": None if vs.empty else {k: round(float(vs.iloc[0][k]), 4) for k in
                                                             ("difference", "ci_low", "ci_high", "p_value")},
                      "trainable_percent": round(s["train"].get("used_percent", 0.0), 3),
-                     "train_seconds": s["train"].get("train_seconds")})
-    return rows
+                     "train_seconds": s["train"].get("train_seconds"),
+                     "details": {k: round(float(v), 4) for k, v in details.loc[s["name"]].items()}})
+    return rows, (root / "all-methods" / "baselines.md").read_text()
 
 
 def precision_variants(run: Path, scratch: Path, repeats: int, preset: str) -> list[dict]:
@@ -91,19 +99,22 @@ def main() -> None:
         wall, stages = run_demo(scratch, preset, methods)
         root = scratch / "demo"
         extra = [] if args.smoke else [ensure_run(preset, m, root / m) for m in EXTRA_METHODS]
-        methods = methods_table(root, [root / m for m in methods] + extra)
+        methods, verdicts = methods_table(root, [root / m for m in methods] + extra)
         precision = precision_variants(root / "full", scratch / "precision", 1 if args.smoke else args.repeats,
                                        preset)
         side = (root / "comparison" / "side_by_side.md").read_text()
     print(f"demo: {wall:.1f} s wall (start-up included)")
     print_table([("stage", "seconds"), *stages.items()])
-    print_table([("system", "rouge1", "95% interval", "vs zero-shot", "trainable %"),
-                 *[(r["system"], r["rouge1"], r["ci"], r["vs_zero_shot"], r["trainable_percent"]) for r in methods]])
+    print_table([("system", "rouge1", "95% interval", "vs zero-shot", "trainable %", *DETAIL_COLUMNS.values()),
+                 *[(r["system"], r["rouge1"], r["ci"], r["vs_zero_shot"], r["trainable_percent"],
+                    *r["details"].values()) for r in methods]])
+    print(verdicts)
     print_table([("variant", "rouge1", "seconds", "vs fp32", "identical"),
                  *[(r["variant"], r["rouge1"], r["seconds"], r.get("vs_fp32"), r.get("identical_summaries"))
                    for r in precision]])
     save("miniature" + ("-smoke" if args.smoke else ""), {"preset": preset, "demo_wall_seconds": round(wall, 1),
                                                           "demo_stages_seconds": stages, "methods": methods,
+                                                          "against_best_baseline": verdicts,
                                                           "precision_variants": precision, "side_by_side": side},
          args.out)
 

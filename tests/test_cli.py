@@ -16,7 +16,8 @@ def test_zero_shot_end_to_end_and_refuses_to_overwrite(tmp_path, capsys, caplog)
     printed = capsys.readouterr().out
     assert "mean_over_references" in printed and "rougeLsum" in printed
     rows = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
-    assert len(rows) == 4 and set(rows[0]) == {"id", "dialogue", "references", "prediction"}
+    assert len(rows) == 4 and set(rows[0]) == {"id", "dialogue", "references", "prediction", "details"}
+    assert set(rows[0]["details"]) == {"supported_recall", "unsupported"}  # no facts: the sample records none
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["n_examples"] == 4 and metrics["model"] == "tiny-random-t5"
     assert metrics["generation"]["max_new_tokens"] == 8

@@ -61,8 +61,10 @@ def test_a_finished_run_carries_a_card_before_and_after_evaluation(trained, run)
     assert {"dialogsum-lab", "lora", "peft", "synthetic"} <= set(metadata["tags"]) and metadata["license"]
     assert "base_model" not in metadata  # tiny-random-t5 is no Hub model: named in the text instead
     scored = read_json(run / "eval-test" / "metrics.json")
-    assert model_index_values(metadata) == {f"{v}.{t}": round(c["mean"], 4) for v, cells in scored["rouge"].items()
-                                            for t, c in cells.items()}
+    details = {key: round(c["mean"], 4) for key, c in scored["details"].items() if isinstance(c, dict) and c["n"]}
+    assert details and model_index_values(metadata) == {f"{v}.{t}": round(c["mean"], 4)
+                                                        for v, cells in scored["rouge"].items()
+                                                        for t, c in cells.items()} | details
     result = metadata["model-index"][0]["results"][0]
     assert result["dataset"]["split"] == "test" and result["dataset"]["args"]["dialogues"] == 4
     text = (run / "README.md").read_text()

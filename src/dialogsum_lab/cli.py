@@ -17,6 +17,8 @@ from typing import Literal, get_args, get_origin
 
 from dialogsum_lab import commands
 from dialogsum_lab.config import (
+    BASELINE_KINDS,
+    BASELINE_TURNS,
     BOOLEANS,
     BOOTSTRAP_SAMPLES,
     DEFAULT_MODEL,
@@ -103,8 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
                                      "soft prompts) and judge it with ROUGE: the notebooks' steps, headless.")
     parser.add_argument("-v", "--verbose", action="store_true", help="show library logs and full tracebacks")
     sub = parser.add_subparsers(dest="command", required=True)
-    for add in (_zero_shot_parser, _score_parser, _summarize_parser, _train_parser, _evaluate_parser, _merge_parser,
-                _compare_parser, _demo_parser, _review_parsers, _push_parser, _sagemaker_parser, _forgetting_parser):
+    for add in (_zero_shot_parser, _baseline_parser, _score_parser, _summarize_parser, _train_parser,
+                _evaluate_parser, _merge_parser, _compare_parser, _demo_parser, _review_parsers, _push_parser,
+                _sagemaker_parser, _forgetting_parser):
         add(sub)
     return parser
 
@@ -121,6 +124,20 @@ def _zero_shot_parser(sub) -> None:
     _out_args(p, "zero-shot")
     _eval_options(p)
     p.set_defaults(func=commands.cmd_zero_shot)
+
+
+def _baseline_parser(sub) -> None:
+    p = sub.add_parser("baseline", help="score a system nobody trained (the first or longest turns, or the summary "
+                                        "of the most similar training dialogue) like any run")
+    p.add_argument("--kind", required=True, choices=BASELINE_KINDS, help="lead (first turns), longest (longest turns, "
+                                                                "DialogSum's Longest-3) or retrieval (TF-IDF)")
+    p.add_argument("--turns", type=int, default=BASELINE_TURNS, help="turns lead and longest keep")
+    p.add_argument("--train-data", default=None, help="where retrieval looks summaries up (default: --data)")
+    p.add_argument("--train-split", default="train", help="the split retrieval looks up (never the scored one)")
+    _preset_option(p, DEFAULT_PRESET, "its data and evaluate block set defaults")
+    _out_args(p, "baseline-<kind>")
+    _eval_options(p, SCORE_SETTINGS)
+    p.set_defaults(func=commands.cmd_baseline)
 
 
 def _score_parser(sub) -> None:
@@ -185,6 +202,8 @@ def _compare_parser(sub) -> None:
                         "(the course's published view)")
     p.add_argument("--example", type=int, default=0, help="which example to show side by side")
     p.add_argument("--bootstrap-samples", type=int, default=BOOTSTRAP_SAMPLES, help="resamples for the paired tests")
+    p.add_argument("--baselines", action="store_true", help="score lead-3, longest-3 and retrieval on the same "
+                                                            "dialogues and show them beside the runs")
     _out_args(p, "compare")
     p.set_defaults(func=commands.cmd_compare)
 

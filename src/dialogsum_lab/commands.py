@@ -31,6 +31,16 @@ def cmd_zero_shot(args: argparse.Namespace) -> None:
     _evaluate(args, model, "zero-shot", args.out, "zero-shot", _evaluation_config(args))
 
 
+def cmd_baseline(args: argparse.Namespace) -> None:
+    """Score a baseline that nobody trained, as an evaluation folder like any run's."""
+    from dialogsum_lab.baselines import Baseline, run_baseline
+
+    baseline = Baseline(args.kind, args.turns, args.train_data, args.train_split)
+    config = _evaluation_config(args)
+    out, metrics = run_baseline(baseline, config, args.out, args.overwrite)
+    _report(metrics, out, f"{baseline.name} on {config.data}[{config.split}]: ")
+
+
 def cmd_score(args: argparse.Namespace) -> None:
     """Score summaries made elsewhere against the split's references."""
     from dialogsum_lab.evaluation import load_eval_split, read_predictions, write_results
@@ -112,11 +122,13 @@ def cmd_merge(args: argparse.Namespace) -> None:
 
 def cmd_compare(args: argparse.Namespace) -> None:
     """One table, chart, significance test and side-by-side view across runs."""
+    from dialogsum_lab.baselines import with_baselines
     from dialogsum_lab.reporting import compare_runs
 
     out = run_path(args.out, "compare")
     with run_folder(out, args.overwrite) as folder:
-        report = compare_runs(args.runs, folder, args.example, args.view, args.bootstrap_samples)
+        runs = with_baselines(args.runs, folder / "baselines") if args.baselines else args.runs
+        report = compare_runs(runs, folder, args.example, args.view, args.bootstrap_samples)
     print(report)
     print(f"Wrote comparison.md, comparison.csv, significance.csv, rouge_bars.png, side_by_side.md to {out}")
 
@@ -266,7 +278,9 @@ def _deploy(args: argparse.Namespace, serving, client, s3) -> None:
 
 
 def _report(metrics: dict, out: Path, title: str) -> None:
-    from dialogsum_lab.reporting import rouge_table
+    from dialogsum_lab.reporting import details_line, rouge_table
 
     print(rouge_table(metrics, title))
+    if "details" in metrics:
+        print(details_line(metrics))
     print(f"\nWrote {out / 'predictions.jsonl'} and {out / 'metrics.json'}")

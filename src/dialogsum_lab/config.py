@@ -40,6 +40,10 @@ RougeTokenizer = Literal["default", "unicode"]
 ROUGE_TOKENIZERS: tuple[str, ...] = get_args(RougeTokenizer)
 # The multi-reference ROUGE views (metrics.py); course_lab is the one the course published its numbers in.
 VIEWS = ("first_reference", "mean_over_references", "best_reference", "course_lab")
+# Systems nobody trained, scored like runs (baselines.py): the first or the longest turns (DialogSum's Longest-3),
+# or the summary of the most similar training dialogue.
+BASELINE_KINDS = ("lead", "longest", "retrieval")
+BASELINE_TURNS = 3
 DEMO_METHODS = ("full", "lora", "prompt_tuning")
 DEFAULT_METHOD = "lora"  # what `train` and a SageMaker job fine-tune unless told otherwise
 

@@ -12,6 +12,7 @@ whitespace.
 
 import logging
 import re
+from functools import lru_cache
 from pathlib import Path
 
 from datasets import Dataset, DatasetDict, concatenate_datasets
@@ -30,7 +31,7 @@ TASKS = {"summary": (TASK_PROMPTS["summary"], "references"), "topic": (TASK_PROM
 SPLIT_NAMES = {"train": "train", "dev": "validation", "val": "validation", "valid": "validation",
                "validation": "validation", "test": "test"}
 UNNAMED_SPLIT = "data"  # key of a single file whose name names no split: it serves any split
-COLUMNS = ("id", "dialogue", "summary", "references", "topic", "topics")
+COLUMNS = ("id", "dialogue", "summary", "references", "topic", "topics", "facts")
 
 
 def load_dialogsum(source: str = DEFAULT_SOURCE, skip_invalid: bool = False) -> DatasetDict:
@@ -96,8 +97,10 @@ def _load_local(path: Path, skip_invalid: bool) -> DatasetDict:
                         for split, file in files.items()})
 
 
+@lru_cache(maxsize=2)
 def _load_world(skip_invalid: bool) -> DatasetDict:
-    """The synthetic dialogue world (world.py), generated in DialogSum's original shape and read like a file."""
+    """The synthetic dialogue world (world.py), generated in DialogSum's original shape and read like a file; once
+    a process (it is the same on every call)."""
     from dialogsum_lab.world import SPLIT_SIZES, generate
 
     return DatasetDict({split: _to_dataset(normalise(((i + 1, d.row()) for i, d in enumerate(generate(split))),
@@ -155,6 +158,21 @@ def _to_dataset(rows: list[dict]) -> Dataset:
     if not rows:
         return Dataset.from_dict({c: [] for c in COLUMNS})
     return Dataset.from_list([{c: row[c] for c in COLUMNS} for row in rows])
+
+
+def facts_of(dataset: Dataset) -> list[list[dict]] | None:
+    """The facts each row's generator recorded (the miniature's do), or None when the data records none."""
+    facts = dataset["facts"] if "facts" in dataset.column_names else []
+    return [list(f or []) for f in facts] if any(facts) else None
+
+
+def fact_pools(source: str) -> dict[str, tuple[str, ...]]:
+    """Every value a fact of `source` could have taken, by pool: the detail view's "a value from elsewhere"."""
+    if source != MINIATURE_SOURCE:
+        return {}
+    from dialogsum_lab.world import all_pools
+
+    return all_pools()
 
 
 def head(dataset: Dataset, n: int | None) -> Dataset:

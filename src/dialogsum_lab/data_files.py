@@ -113,7 +113,7 @@ def normalise(rows: Iterable[tuple[int, dict]], where: str, skip_invalid: bool) 
         references = references or []
         out.append({"id": ident or f"{Path(where).stem}_{number}", "dialogue": dialogue,
                     "summary": references[0] if references else "", "references": references,
-                    "topic": topics[0] if topics else "", "topics": topics,
+                    "topic": topics[0] if topics else "", "topics": topics, "facts": _facts(row.get("facts"), at),
                     "line": number, "foldable": ident is not None})
     if skipped:
         log.warning("%s: skipped %d invalid row(s) (empty dialogue or summary) as --skip-invalid asks", where, skipped)
@@ -165,6 +165,17 @@ def _numbered(row: dict, name: str, at: str) -> list[str] | None:
                             "row.")
         values += [_text(item, key, at) for item in items]
     return [v for v in values if v]
+
+
+def _facts(value, at: str) -> list[dict]:
+    """The facts a data generator recorded (a list of {slot, value, pool}; the detail view scores them), or none."""
+    if value is None or value == "":
+        return []
+    if not isinstance(value, list) or not all(isinstance(f, dict) and isinstance(f.get("value"), str)
+                                              for f in value):
+        raise UserError(f"{at}: 'facts' must be a list of objects with a text 'value' (and 'slot', 'pool'), found "
+                        f"{str(value)[:40]!r}. Fix that row or drop the column.")
+    return [{"slot": str(f.get("slot", "")), "value": f["value"], "pool": str(f.get("pool") or "")} for f in value]
 
 
 def _fold(rows: list[dict], where: str) -> list[dict]:

@@ -13,7 +13,17 @@ from datasets import Dataset
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from dialogsum_lab.config import EVAL_CONFIG, TRAIN_CONFIG, EvalConfig
-from dialogsum_lab.data import UNNAMED_SPLIT, head, load_dialogsum, references_for, select_split, task_view
+from dialogsum_lab.data import (
+    UNNAMED_SPLIT,
+    fact_pools,
+    facts_of,
+    head,
+    load_dialogsum,
+    references_for,
+    select_split,
+    task_view,
+)
+from dialogsum_lab.details import detail_rows, summarise
 from dialogsum_lab.errors import UserError
 from dialogsum_lab.files import read_json, read_jsonl, weights_fingerprint
 from dialogsum_lab.generation import generate_summaries, generation_config
@@ -140,17 +150,24 @@ def evaluate_model(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, d
 
 
 def write_results(out_dir: Path, dataset: Dataset, predictions: list[str], config: EvalConfig,
-                  metadata: dict | None = None) -> dict:
-    """Score `predictions` (in dataset order); write `predictions.jsonl`, `metrics.json` and `eval_config.yaml`."""
+                  metadata: dict | None = None, notes: list[dict] | None = None) -> dict:
+    """Score `predictions` (in dataset order) with ROUGE and, for summaries, the detail view; write
+    `predictions.jsonl` (with each summary's details and any `notes`), `metrics.json` and `eval_config.yaml`."""
     references = references_for(dataset, config.task)
     metrics = compute_rouge(predictions, references, config.bootstrap_samples, config.bootstrap_seed,
                             tokenizer=config.rouge_tokenizer)
+    inputs = task_view(dataset, config.task)[0]
+    details = (detail_rows(predictions, inputs, references, facts_of(dataset), fact_pools(config.data))
+               if config.task == "summary" else None)
+    if details is not None:
+        metrics["details"] = summarise(details, config.bootstrap_samples, config.bootstrap_seed)
     metrics |= {"data": config.data, "split": config.split, "task": config.task, **(metadata or {}),
                 "scored_against": scored_against(dataset["id"], references) | {"data": config.data,
                                                                               "split": config.split}}
-    inputs = task_view(dataset, config.task)[0]
     rows = [{"id": i, "dialogue": d, "references": r, "prediction": p}
             for i, d, r, p in zip(dataset["id"], inputs, references, predictions, strict=True)]
+    for k, row in enumerate(rows):
+        row |= ({"details": details[k]} if details else {}) | (notes[k] if notes else {})
     write_jsonl(out_dir / RunLayout.PREDICTIONS, rows)
     write_json(out_dir / RunLayout.METRICS, metrics)
     write_yaml(out_dir / EVAL_CONFIG, config.to_dict())

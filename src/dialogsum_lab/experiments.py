@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from dialogsum_lab.baselines import with_baselines
 from dialogsum_lab.config import DEFAULT_PRESET, DEMO_METHODS, EVAL_CONFIG, TRAIN_CONFIG, EvalConfig, TrainConfig
 from dialogsum_lab.errors import UserError
 from dialogsum_lab.evaluation import run_evaluation
@@ -135,8 +136,8 @@ def run_demo(preset: Preset | str | dict = DEFAULT_PRESET, out: str | Path | Non
             with timer.stage(f"evaluate {method}"):
                 evaluate_path(root / method, preset, RunLayout.of(root / method).evaluation(split), system=method)
             runs.append(root / method)
-        with timer.stage("compare"):
-            report = compare_runs(runs, root / "comparison")
+        with timer.stage("baselines and compare"):
+            report = compare_runs(with_baselines(runs, root / "comparison" / "baselines"), root / "comparison")
         write_json(root / "timings.json", timer.seconds)
         write_text(root / "timings.md", timer.table() + "\n")
     print(f"\n{report}\nWall time by stage:\n{timer.table()}\n")

@@ -22,6 +22,7 @@ from dialogsum_lab.config import (
 )
 from dialogsum_lab.data import is_hub_id
 from dialogsum_lab.files import read_json
+from dialogsum_lab.findings import DETAIL_COLUMNS
 from dialogsum_lab.methods import METHOD_SETTINGS, PEFT_CONFIGS
 from dialogsum_lab.metrics import COURSE_VIEW, ROUGE_TYPES
 from dialogsum_lab.modeling import model_note
@@ -113,7 +114,15 @@ def _eval_results(evaluation: dict) -> list[EvalResult]:
                        metric_name=f"{ROUGE_NAMES[t]} ({view})", metric_value=round(cell["mean"], 4),
                        metric_args={"scorer": scorer, "interval": [round(cell["ci_low"], 4),
                                                                    round(cell["ci_high"], 4)]})
-            for view in VIEWS if view in m["rouge"] for t, cell in m["rouge"][view].items()]
+            for view in VIEWS if view in m["rouge"] for t, cell in m["rouge"][view].items()] + [
+        EvalResult(task_type="summarization", task_name="Dialogue summarization",
+                   dataset_type=m["data"] if is_hub_id(m["data"]) else f"local:{Path(m['data']).name}",
+                   dataset_name=DATA_NAMES.get(m["data"], Path(m["data"]).name), dataset_split=m["split"],
+                   dataset_args=dataset_args, metric_type="detail_consistency", metric_config=key,
+                   metric_name=f"{label} (share)", metric_value=round(cell["mean"], 4),
+                   metric_args={"definition": "dialogsum_lab.details", "dialogues": cell["n"],
+                                "interval": [round(cell["ci_low"], 4), round(cell["ci_high"], 4)]})
+        for key, label in DETAIL_COLUMNS.items() if (cell := m.get("details", {}).get(key)) and cell["n"]]
 
 
 def _title(config: TrainConfig, repo_id: str | None, merged: bool) -> str:
@@ -200,7 +209,18 @@ def _evaluation_section(evaluation: dict) -> str:
         "|---|" + "---|" * len(ROUGE_TYPES), *rows, "",
         f"`{COURSE_VIEW}` is the one to set beside the course lab's published figures (the mean over references, and "
         "rougeLsum without sentence splitting, as the lab computed it); `mean_over_references` is the project's "
-        "main view."])
+        "main view.", *_details_section(m)])
+
+
+def _details_section(m: dict) -> list[str]:
+    """What ROUGE does not show: the details the summaries keep or invent (`dialogsum_lab.details`)."""
+    if "details" not in m:
+        return []
+    from dialogsum_lab.reporting import details_line
+
+    return ["", f"{details_line(m)}. ROUGE rewards a summary's shape; these shares say whether the summaries carry "
+            "this dialogue's details (names, numbers, things) or another's. Compare them with the baselines' "
+            "(`dialogsum-lab compare RUN ... --baselines`)."]
 
 
 def _usage(config: TrainConfig, where: str, adapter: bool) -> str:

@@ -152,10 +152,17 @@ def finish_run(session: Session, trainer, config, run_dir: Path, reuse: bool, ov
 
 
 def scores(comparison: str | Path | pd.DataFrame) -> pd.DataFrame:
-    """A comparison (comparison.csv or its folder) as one compact row per system: each score with its interval."""
+    """A comparison (comparison.csv or its folder) as one compact row per system: each score with its interval, and
+    the detail view's shares (details.py) where the comparison has them."""
+    from dialogsum_lab.findings import DETAIL_COLUMNS
+
     table = comparison if isinstance(comparison, pd.DataFrame) else _comparison_table(comparison)
-    return pd.DataFrame({t: [f"{m:.4f} {ci}" for m, ci in zip(table[t], table[f"{t}_ci"], strict=True)]
-                         for t in ROUGE_TYPES}, index=pd.Index(table["system"], name="system"))
+    frame = pd.DataFrame({t: [f"{m:.4f} {ci}" for m, ci in zip(table[t], table[f"{t}_ci"], strict=True)]
+                          for t in ROUGE_TYPES}, index=pd.Index(table["system"], name="system"))
+    for key, label in DETAIL_COLUMNS.items():
+        if key in table and table[key].notna().any():
+            frame[label] = [f"{v:.0%}" if v == v else "" for v in table[key]]
+    return frame
 
 
 def findings(comparison: str | Path, baseline: str = "zero-shot", rouge: str = "rouge1"):
@@ -169,7 +176,8 @@ def findings(comparison: str | Path, baseline: str = "zero-shot", rouge: str = "
     tests = pd.read_csv(folder / "significance.csv")
     lines = [f"**What this run shows** (ROUGE-{rouge.removeprefix('rouge')}, mean over references, "
              f"{len(table)} systems):", ""]
-    for system in table.index.drop(baseline, errors="ignore"):
+    for system in table.index.drop(baseline, errors="ignore")[table["kind"].drop(baseline, errors="ignore")
+                                                              != "baseline"]:
         row = tests[(tests["a"] == baseline) & (tests["b"] == system) & (tests["rouge"] == rouge)]
         if row.empty:
             continue
@@ -180,6 +188,8 @@ def findings(comparison: str | Path, baseline: str = "zero-shot", rouge: str = "
                      f"{table.loc[baseline, rouge]:.3f}, {t['difference'] * 100:+.1f} points "
                      f"[{t['ci_low'] * 100:+.1f}, {t['ci_high'] * 100:+.1f}], training "
                      f"{table.loc[system, 'trainable_%']:.2f}% of the parameters.")
+    if (folder / "baselines.md").is_file():  # compare --baselines: ROUGE and details against systems nobody trained
+        lines += ["", (folder / "baselines.md").read_text(encoding="utf-8")]
     return Markdown("\n".join(lines))
 
 

@@ -39,6 +39,16 @@ def rouge_table(metrics: dict, title: str = "") -> str:
     return f"{head}\n{rouge_frame(metrics).to_string()}"
 
 
+def details_line(metrics: dict) -> str:
+    """The detail view of one evaluation in a line: what ROUGE does not show (details.py)."""
+    from dialogsum_lab.details import FACT_KEYS, METRIC_KEYS
+
+    block = metrics["details"]
+    shown = [f"{label} {block[key]['mean']:.1%} [{block[key]['ci_low']:.1%}, {block[key]['ci_high']:.1%}]"
+             for key, label in {**METRIC_KEYS, **FACT_KEYS}.items() if key in block and block[key]["n"]]
+    return "Details (details.py): " + "; ".join(shown)
+
+
 def plot_loss_curve(log_history: list[dict], title: str = ""):
     """Training loss per step (and eval loss where logged) from a Trainer's `log_history`."""
     fig, ax = _figure((6, 3.5))
@@ -146,7 +156,10 @@ def comparison_frame(systems: list[dict], view: str = PRIMARY_VIEW) -> pd.DataFr
                 "train_s": train.get("train_seconds", 0.0), "peak_memory_mb": train.get("peak_memory_mb"),
                 "saved_weights_mb": train.get("saved_weights_mb")}
         rows.append(row)
-    return pd.DataFrame(rows)
+    from dialogsum_lab.findings import details_frame, is_baseline
+
+    details = details_frame(systems).drop(columns="system")
+    return pd.DataFrame(rows).assign(kind=["baseline" if is_baseline(s) else "model" for s in systems]).join(details)
 
 
 def improvements(systems: list[dict], baseline: int = 0, view: str = PRIMARY_VIEW) -> list[str]:
@@ -271,7 +284,9 @@ def markdown_table(frame: pd.DataFrame, floatfmt: str = ".4f") -> str:
 
 def compare_runs(paths: list[str | Path], out: Path, example: int = 0, view: str = PRIMARY_VIEW,
                  bootstrap_samples: int = BOOTSTRAP_SAMPLES) -> str:
-    """Write comparison.{md,csv}, significance.csv, rouge_bars.png and side_by_side.md; return the report."""
+    """Write comparison.{md,csv}, significance.csv, rouge_bars.png and side_by_side.md; return the report. Baselines
+    among the systems (`baselines.with_baselines`) are compared like runs, and each model against the best of them
+    (baselines.md)."""
     if view not in VIEWS:
         raise UserError(f"unknown view '{view}'. Choose one of {', '.join(VIEWS)}.")
     systems = [load_system(p) for p in paths]
@@ -279,14 +294,22 @@ def compare_runs(paths: list[str | Path], out: Path, example: int = 0, view: str
     table = comparison_frame(systems, view)
     significance = significance_frame(systems, view, bootstrap_samples) if len(systems) > 1 else pd.DataFrame()
     report = [f"ROUGE F1 ({view}, {systems[0]['metrics']['n_examples']} examples, all scored against the same "
-              "references), with 95% bootstrap intervals", "",
-              markdown_table(table), "", *improvements(systems, view=view)]
-    if len(significance):
-        shown = significance[significance["rouge"].isin(["rouge1", "rougeL"])].assign(
+              "references), with 95% bootstrap intervals, and the details each system keeps or invents "
+              "(shares; details.py)", "", markdown_table(table.drop(columns=[f"{t}_ci" for t in ROUGE_TYPES[2:]])),
+              "", *improvements(systems, view=view)]
+    if len(significance):  # models with one another here; each against the best baseline below (findings.py)
+        models = {s["name"] for s in systems if "baseline" not in s["metrics"]}
+        shown = significance[significance["rouge"].isin(["rouge1", "rougeL"]) & significance["a"].isin(models)
+                             & significance["b"].isin(models)].assign(
             p=lambda f: [format_p(p, n) for p, n in zip(f["p_value"], f["samples"], strict=True)])
         report += ["", "Paired bootstrap (b - a in F1; significant when the interval excludes 0):", "",
                    markdown_table(shown[["a", "b", "rouge", "difference", "ci_low", "ci_high", "p", "significant"]])]
-    text = "\n".join(report) + "\n"
+    from dialogsum_lab.findings import against_baselines
+
+    verdicts = against_baselines(systems, bootstrap_samples)
+    text = "\n".join([*report, "", *verdicts] if verdicts else report) + "\n"
+    if verdicts:
+        write_text(out / "baselines.md", "\n".join(verdicts) + "\n")
     write_text(out / "comparison.md", text)
     write_text(out / "comparison.csv", table.to_csv(index=False))
     write_text(out / "significance.csv", significance.to_csv(index=False))

@@ -13,6 +13,7 @@ import pandas as pd
 
 from dialogsum_lab.config import BOOTSTRAP_SAMPLES, MAX_DIALOGUE_CHARACTERS, REVIEW_DIALOGUES
 from dialogsum_lab.errors import UserError
+from dialogsum_lab.findings import DETAIL_COLUMNS, detail_values
 from dialogsum_lab.metrics import PRIMARY_VIEW, per_example_scores
 from dialogsum_lab.reporting import check_comparable, load_system
 from dialogsum_lab.review_stats import agreement, preferences, ranking, rouge_agreement, win_rates
@@ -31,9 +32,10 @@ class Review:
     dialogues: dict[str, str]
     rouge: dict[str, dict[str, float]]
     scored: dict[str, dict]
+    details: dict[str, dict[str, float]] | None = None  # each model's detail view over the rated dialogues
 
     def store(self, db: str | Path) -> ReviewStore:
-        return ReviewStore(db, self.systems, self.dialogues, self.rouge)
+        return ReviewStore(db, self.systems, self.dialogues, self.rouge, details=self.details)
 
 
 def load_review(runs: list[str | Path], dialogues: int | None = REVIEW_DIALOGUES, reference: bool = True) -> Review:
@@ -58,8 +60,15 @@ def load_review(runs: list[str | Path], dialogues: int | None = REVIEW_DIALOGUES
         rouge[name] = dict(zip(ids, scores[PRIMARY_VIEW]["rougeL"].tolist(), strict=True))
     if reference:
         systems[REFERENCE] = {r["id"]: r["references"][0] for r in rows}
+    details = {name: {label: _mean(values[:len(rows)]) for label, values in detail_values(s).items()}
+               for name, s in zip(names, loaded, strict=True)}
     return Review(systems, {r["id"]: r["dialogue"] for r in rows}, rouge,
-                  {name: s["metrics"] for name, s in zip(names, loaded, strict=True)})
+                  {name: s["metrics"] for name, s in zip(names, loaded, strict=True)}, details)
+
+
+def _mean(values) -> float | None:
+    kept = [float(v) for v in values if v == v]  # NaN: nothing to recall in that dialogue
+    return sum(kept) / len(kept) if kept else None
 
 
 def _names(runs: list[Path]) -> list[str]:
@@ -74,9 +83,23 @@ def report(store: ReviewStore, samples: int = BOOTSTRAP_SAMPLES) -> dict:
     raters = {p["rater"] for p in prefs}
     if not prefs:
         return {"judgments": 0, "raters": 0}
+    ranked = ranking(prefs, samples)
     return {"judgments": len(prefs), "raters": len(raters), "wins": win_rates(prefs, samples),
-            "ranking": ranking(prefs, samples), "agreement": agreement(prefs),
-            "rouge": rouge_agreement(prefs, store.rouge())}
+            "ranking": ranked, "agreement": agreement(prefs),
+            "rouge": rouge_agreement(prefs, store.rouge()), "beside": beside(ranked, store.rouge(), store.details())}
+
+
+def beside(ranked: pd.DataFrame, rouge: dict[str, dict[str, float]],
+           details: dict[str, dict[str, float]]) -> pd.DataFrame:
+    """Human preference (Bradley-Terry strength) beside each system's ROUGE-L and detail view on the rated
+    dialogues: whether people prefer what ROUGE prefers, or what keeps the dialogue's details."""
+    rows = []
+    for system, strength in zip(ranked["system"], ranked["strength"], strict=True):
+        scores = rouge.get(system)
+        rows.append({"system": system, "human strength": strength,
+                     "ROUGE-L": sum(scores.values()) / len(scores) if scores else None,
+                     **{DETAIL_COLUMNS[k]: v for k, v in details.get(system, {}).items()}})
+    return pd.DataFrame(rows)
 
 
 def report_text(result: dict) -> str:
@@ -89,6 +112,8 @@ def report_text(result: dict) -> str:
              result["wins"].to_string(index=False, float_format="%.3f"), "",
              "Bradley-Terry ranking (strengths sum to 1; 95% bootstrap interval):",
              result["ranking"].to_string(index=False, float_format="%.3f"), "", agreement_line(a), ""]
+    lines += ["Human preference beside ROUGE-L and the detail view (details.py; shares of the rated dialogues):",
+              result["beside"].to_string(index=False, float_format="%.3f"), ""]
     if len(result["rouge"]):
         lines += ["Human preference vs ROUGE-L's (judgments that are not ties, where ROUGE-L differs):",
                   result["rouge"].to_string(index=False, float_format="%.3f")]

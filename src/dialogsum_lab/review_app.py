@@ -146,6 +146,8 @@ def _results_tab(gr, review: Review, store: ReviewStore) -> None:
     wins = gr.Dataframe(label="Pairwise win rates (ties count half; 95% bootstrap)", elem_id="results-wins")
     ranked = gr.Dataframe(label="Bradley-Terry ranking", elem_id="results-ranking")
     rouge = gr.Dataframe(label="Human preference vs ROUGE-L", elem_id="results-rouge")
+    side = gr.Dataframe(label="Human preference beside ROUGE-L and the details each system keeps or invents",
+                        elem_id="results-beside")
     plot = gr.Plot(label="Preferences and ranking")
     export = gr.DownloadButton("Export judgments (CSV)", elem_id="results-csv")
     folder = Path(tempfile.mkdtemp(prefix="dialogsum-review-"))
@@ -155,13 +157,13 @@ def _results_tab(gr, review: Review, store: ReviewStore) -> None:
         csv_file = folder / "judgments.csv"
         csv_file.write_text(judgments_csv(store), encoding="utf-8", newline="")
         if not result["judgments"]:
-            return "No judgments yet.", None, None, None, None, str(csv_file)
+            return "No judgments yet.", None, None, None, None, None, str(csv_file)
         line = f"**{result['judgments']} judgments by {result['raters']} rater(s).** " + agreement_line(
             result["agreement"])
         return (line, result["wins"].round(3), result["ranking"].round(3), result["rouge"].round(3),
-                plot_results(result["wins"], result["ranking"]), str(csv_file))
+                result["beside"].round(3), plot_results(result["wins"], result["ranking"]), str(csv_file))
 
-    show.click(refresh, [], [headline, wins, ranked, rouge, plot, export])
+    show.click(refresh, [], [headline, wins, ranked, rouge, side, plot, export])
 
 
 def build_app(review: Review, store: ReviewStore, token: str | None, rate_only: bool, root_path: str | None = None):

@@ -69,8 +69,10 @@ class ReviewStore:
     Pairs of every two systems on every dialogue are the tasks."""
 
     def __init__(self, path: str | Path, systems: dict[str, dict[str, str]], dialogues: dict[str, str],
-                 rouge: dict[str, dict[str, float]] | None = None, seed: int = 0) -> None:
+                 rouge: dict[str, dict[str, float]] | None = None, seed: int = 0,
+                 details: dict[str, dict[str, float]] | None = None) -> None:
         self.path, self.systems, self.dialogues, self._rouge = Path(path), systems, dialogues, rouge or {}
+        self._details = details or {}
         self._random = random.Random(seed)
         with self._connect() as db:
             self._check_or_record(db)
@@ -90,11 +92,16 @@ class ReviewStore:
         if "systems" not in rows:
             raise UserError(f"{path} is not a review database (it records no systems).")
         store._rouge = json.loads(rows.get("rouge", "{}"))
+        store._details = json.loads(rows.get("details", "{}"))  # absent in databases made before the detail view
         return store
 
     def rouge(self) -> dict[str, dict[str, float]]:
         """Each model's ROUGE-L by dialogue, as recorded when the review began."""
         return self._rouge
+
+    def details(self) -> dict[str, dict[str, float]]:
+        """Each model's detail view (`details.py`) over the rated dialogues, as recorded when the review began."""
+        return self._details
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -136,8 +143,8 @@ class ReviewStore:
     def _create(self, db: sqlite3.Connection, wanted: dict) -> None:
         shared = set.intersection(*(set(s) for s in self.systems.values()))
         ids = [d for d in self.dialogues if d in shared]
-        db.execute("INSERT INTO meta VALUES ('systems', ?), ('created', ?), ('rouge', ?)",
-                   (json.dumps(wanted), str(time.time()), json.dumps(self._rouge)))
+        db.execute("INSERT INTO meta VALUES ('systems', ?), ('created', ?), ('rouge', ?), ('details', ?)",
+                   (json.dumps(wanted), str(time.time()), json.dumps(self._rouge), json.dumps(self._details)))
         db.executemany("INSERT OR IGNORE INTO tasks (dialogue_id, system_1, system_2) VALUES (?, ?, ?)",
                        [(d, a, b) for d in ids for a, b in combinations(sorted(self.systems), 2)])
 

@@ -12,6 +12,7 @@ written for this project; its figures say nothing about DialogSum or flan-t5-bas
 """
 
 import random
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +39,7 @@ class Dialogue:
     topics: tuple[str, ...]
     intent: str  # what the speaker who wants something wants, as one sentence
     questions: tuple[tuple[str, str], ...]  # (question, answer)
+    facts: tuple[tuple[str, str, str], ...] = ()  # (slot, value, pool) of each slot the dialogue states: the truth
 
     @property
     def dialogue(self) -> str:
@@ -47,10 +49,13 @@ class Dialogue:
         """DialogSum's original shape: `summary`/`topic` with one reference, `summary1..n`/`topic1..n` with more."""
         if len(self.references) == 1:
             return {"fname": self.id, "dialogue": self.dialogue, "summary": self.references[0],
-                    "topic": self.topics[0]}
+                    "topic": self.topics[0], "facts": self.fact_rows()}
         return {"fname": self.id, "dialogue": self.dialogue,
                 **{f"summary{i}": s for i, s in enumerate(self.references, 1)},
-                **{f"topic{i}": t for i, t in enumerate(self.topics, 1)}}
+                **{f"topic{i}": t for i, t in enumerate(self.topics, 1)}, "facts": self.fact_rows()}
+
+    def fact_rows(self) -> list[dict]:
+        return [{"slot": slot, "value": value, "pool": pool} for slot, value, pool in self.facts]
 
 
 def pools(split: str) -> dict[str, tuple[str, ...]]:
@@ -59,6 +64,11 @@ def pools(split: str) -> dict[str, tuple[str, ...]]:
     open_part = {name: tuple(v for i, v in enumerate(values) if (i % HELD_OUT_EVERY == HELD_OUT_EVERY - 1) == held_out)
                  for name, values in OPEN_POOLS.items()}
     return open_part | CLOSED_POOLS
+
+
+def all_pools() -> dict[str, tuple[str, ...]]:
+    """Every pool whole (training's part and the held-out part): the values a fact could have been."""
+    return OPEN_POOLS | CLOSED_POOLS
 
 
 def generate(split: str, n: int | None = None) -> list[Dialogue]:
@@ -89,8 +99,12 @@ def _dialogue(rng: random.Random, scenario: Scenario, values: dict, ident: str, 
                        for t in templates)
     topics = scenario.topics if n_refs > 1 else (rng.choice(scenario.topics),)
     questions = tuple((q.format(**fill), a.format(**fill)) for q, a in scenario.questions)
+    said = " ".join(text for _, text in rendered).lower()
+    facts = tuple((slot, value, scenario.slots[slot]) for slot, value in slots.items()  # a slot of a turn left
+                  if re.search(rf"(?<![\w-]){re.escape(value.lower())}(?![\w-])", said))  # out is no fact
+
     return Dialogue(ident, scenario.name, rendered, references, topics,
-                    _capital(rng.choice(scenario.intents).format(**fill)), questions)
+                    _capital(rng.choice(scenario.intents).format(**fill)), questions, facts)
 
 
 def _draw_slots(rng: random.Random, scenario: Scenario, values: dict) -> dict[str, str]:
