@@ -134,3 +134,23 @@ def test_single_task_fine_tuning_forgets_what_the_multi_task_mixture_keeps(forge
     steps = read_json(forgetting / "forgetting.json")["optimizer_steps"]
     assert {read_json(forgetting / n / "trainer_state.json")["global_step"] for n in ("single-task", "multi-task")} \
         == {steps}
+
+
+def test_models_stand_beside_baselines_and_are_called_readers_only_when_their_details_say_so(miniature, tmp_path):
+    from dialogsum_lab.baselines import with_baselines
+    from dialogsum_lab.reporting import compare_runs
+
+    runs = with_baselines([miniature / "zero-shot", *(miniature / m for m in METHODS)], tmp_path / "baselines")
+    compare_runs(runs, tmp_path / "cmp", bootstrap_samples=200)
+    table = {r["system"]: r for r in read_json(tmp_path / "cmp" / "comparison.json")["table"]}
+    assert {"lead-3", "longest-3", "retrieval"} <= set(table) and table["retrieval"]["kind"] == "baseline"
+    for name in ("zero-shot", *METHODS):  # the miniature records its facts: every view applies
+        assert all(table[name][k] == table[name][k] for k in ("fact_recall", "wrong", "fully_correct")), name
+    assert table["zero-shot"]["fully_correct"] <= 0.05  # the base does not summarise
+    assert table["retrieval"]["rouge1"] > max(table["lead-3"]["rouge1"], table["longest-3"]["rouge1"])
+    verdicts = (tmp_path / "cmp" / "baselines.md").read_text()
+    for name in METHODS:
+        line = next(v for v in verdicts.splitlines() if v.startswith(f"- **{name}**"))
+        if "reads the dialogue" in line and "does not" not in line:
+            assert table[name]["fully_correct"] > table["retrieval"]["fully_correct"], line
+            assert table[name]["rouge1"] > table["retrieval"]["rouge1"], line
