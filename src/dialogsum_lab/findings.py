@@ -63,8 +63,9 @@ def against_baselines(systems: list[dict], samples: int = BOOTSTRAP_SAMPLES, rou
     if not baselines:
         return []
     scores = {id(s): per_example_scores([p["prediction"] for p in s["predictions"]],
-                                        [p["references"] for p in s["predictions"]])[PRIMARY_VIEW][rouge]
-              for s in systems}
+                                        [p["references"] for p in s["predictions"]],
+                                        s["metrics"]["settings"].get("tokenizer", "default"))[PRIMARY_VIEW][rouge]
+              for s in systems}  # compare has checked that every system was scored with one tokenizer
     details = {id(s): detail_values(s) for s in systems}
     best = max(baselines, key=lambda s: scores[id(s)].mean())
     lines = [f"Against the best baseline, {best['name']} (ROUGE-{rouge.removeprefix('rouge')} "
