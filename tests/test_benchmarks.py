@@ -35,7 +35,8 @@ def test_benchmark_smoke_run(script, tmp_path):
         assert result["methods"]["lora"]["trainable"] < result["methods"]["full"]["trainable"]
         assert result["methods"]["lora+gc"]["losses"] == pytest.approx(result["methods"]["lora"]["losses"], rel=1e-5)
     if script == "bench_miniature.py":
-        assert [r["system"] for r in result["methods"]] == ["zero-shot", "full"]
+        assert [r["system"] for r in result["methods"]] == ["zero-shot", "full", "lead-3", "longest-3", "retrieval"]
+        assert "Against the best baseline" in result["against_best_baseline"]
         assert [v["variant"] for v in result["precision_variants"]][1:] == ["bf16 weights",
                                                                              "int8 dynamic (linear layers)"]
     if script == "bench_gpu_paths.py":

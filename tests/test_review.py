@@ -201,3 +201,24 @@ def test_serving_beyond_this_machine_warns_and_makes_a_token(tmp_path, monkeypat
     serve(review_of(), tmp_path / "r.sqlite", host="0.0.0.0", port=0)
     printed = capsys.readouterr().out
     assert printed.startswith("Warning: serving on 0.0.0.0") and "?token=" in printed and served["host"] == "0.0.0.0"
+
+
+def test_try_loads_each_runs_own_weights_from_wherever_the_app_starts(rated_runs, tmp_path, monkeypatch):
+    import shutil
+
+    from dialogsum_lab.review import Summarizer
+
+    monkeypatch.chdir(tmp_path)
+    for run in rated_runs:  # evaluated as typed: paths relative to where the user stood
+        shutil.copytree(run, tmp_path / run.name)
+        assert main(["evaluate", run.name, "--limit", "2", "--bootstrap-samples", "20", "--max-new-tokens", "4",
+                     "--device", "cpu", "--overwrite"]) == 0
+    review = load_review([tmp_path / run.name for run in rated_runs], dialogues=2)
+    decoy = tmp_path / "elsewhere"
+    for run in rated_runs:  # where the app starts: other folders under the recorded names, unusable
+        (decoy / run.name / "model").mkdir(parents=True)
+        (decoy / run.name / "model" / "config.json").write_text("{ damaged")
+    monkeypatch.chdir(decoy)
+    summaries = Summarizer(review.scored).summaries("#Person1#: Hello.\n#Person2#: Hi, a table for two?",
+                                                    max_new_tokens=4)
+    assert list(summaries["run"]) == [run.name for run in rated_runs]

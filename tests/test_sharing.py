@@ -16,6 +16,7 @@ from hub_standin import HubStandIn
 from safetensors.torch import load_file, save_file
 
 from dialogsum_lab.cli import main
+from dialogsum_lab.errors import UserError
 from dialogsum_lab.files import read_json
 from dialogsum_lab.model_card import card_metadata, render_card
 from dialogsum_lab.runs import RunLayout, write_json
@@ -177,3 +178,60 @@ def test_push_says_in_one_line_when_offline_or_the_hub_refuses_the_token(run, mo
     monkeypatch.setattr("huggingface_hub.get_token", lambda: None)
     assert main(["push", str(run), "--repo-id", "someone/lora-test"]) == 2
     assert "set HF_TOKEN or run `hf auth login`" in one_line_error(capsys)
+
+
+def test_push_and_deploy_refuse_links_that_lead_out_of_the_run(run, tmp_path, capsys):
+    from dialogsum_lab.sagemaker_serve import serving_archive
+
+    secret = tmp_path / "id_ed25519"
+    secret.write_text("-----BEGIN OPENSSH PRIVATE KEY-----\n")
+    push = ["push", str(run), "--repo-id", "someone/x", "--dry-run"]
+    (run / "model" / "notes.txt").symlink_to(secret)  # in the model folder
+    assert main(push) == 2 and "leads out of" in one_line_error(capsys)
+    with pytest.raises(UserError, match="leads out of"):
+        serving_archive(run, tmp_path)
+    (run / "model" / "notes.txt").unlink()
+    (run / "loss_curve.png").unlink()
+    (run / "loss_curve.png").symlink_to(secret)  # a run record's name
+    assert main(push) == 2 and "loss_curve.png is a link that leads out of" in one_line_error(capsys)
+    (run / "loss_curve.png").unlink()
+    (run / "loss_curve.png").symlink_to(run / "config.yaml")  # a link that stays inside the run is the run's own
+    assert main(push) == 0 and "run/loss_curve.png" in capsys.readouterr().out
+
+
+def test_recorded_paths_are_found_from_the_evaluation_not_from_the_current_folder(run, tmp_path, monkeypatch,
+                                                                                capsys):
+    monkeypatch.chdir(run.parent)  # evaluated as a user types it: a path relative to where they stand
+    assert main(["evaluate", "lora", "--limit", "4", "--bootstrap-samples", "50", "--device", "cpu",
+                 "--overwrite"]) == 0
+    capsys.readouterr()
+    metrics = read_json(run / "eval-test" / "metrics.json")
+    assert metrics["adapter"] == "lora/model" and metrics["weights_folder"] == "../model"
+    moved = run.rename(run.parent / "lora2")
+    perturb_adapter(moved)  # trained further after it was scored
+    assert main(["push", "lora2", "--repo-id", "someone/x", "--dry-run"]) == 2 and "lora2" in one_line_error(capsys)
+    elsewhere = tmp_path / "elsewhere"
+    shutil.copytree(moved, elsewhere / "lora")  # a folder of the same name where the command runs
+    monkeypatch.chdir(elsewhere)
+    assert main(["compare", str(moved), "--out", str(tmp_path / "cmp")]) == 2 and "is stale" in \
+        one_line_error(capsys)
+    old = metrics | {"adapter": "somewhere/else/model"}  # an evaluation made before weights_folder was recorded
+    del old["weights_folder"]
+    write_json(moved / "eval-test" / "metrics.json", old)
+    assert main(["compare", str(moved), "--out", str(tmp_path / "cmp2")]) == 2 and str(moved / "model") in \
+        one_line_error(capsys)
+
+
+def test_the_cards_loading_code_is_python_whatever_the_paths_hold():
+    import ast
+    from types import SimpleNamespace
+
+    from dialogsum_lab.model_card import _usage
+
+    hostile = 'base"), __import__("os").system("echo pwned"), ("'
+    config = SimpleNamespace(model=hostile, method="lora", prompt_template="Summarize:\n{dialogue}\nSummary:",
+                             max_source_length=512)
+    code = _usage(config, 'repo "quoted"', adapter=True).split("```python\n")[1].split("```")[0]
+    calls = [n for n in ast.walk(ast.parse(code)) if isinstance(n, ast.Call)]
+    assert not [c for c in calls if getattr(c.func, "id", "") == "__import__"]  # the path stayed a string
+    assert hostile in [n.value for n in ast.walk(ast.parse(code)) if isinstance(n, ast.Constant)]

@@ -157,12 +157,18 @@ def cmd_review_report(args: argparse.Namespace) -> None:
     from dialogsum_lab.review import judgments_csv, report, report_text
     from dialogsum_lab.review_store import ReviewStore
 
+    if args.csv and Path(args.csv).is_dir():
+        raise UserError(f"--csv {args.csv} is a folder: name a file, e.g. --csv {Path(args.csv) / 'judgments.csv'}")
     store = ReviewStore.existing(args.db)
     print(report_text(report(store)))
     if args.csv:
         from dialogsum_lab.runs import write_text
 
-        write_text(args.csv, judgments_csv(store))
+        try:
+            write_text(args.csv, judgments_csv(store))
+        except OSError as err:
+            raise UserError(f"cannot write --csv {args.csv} ({err.strerror}): name a file in a folder you can "
+                            "write to.") from err
         print(f"Wrote every judgment to {args.csv}")
 
 

@@ -7,7 +7,10 @@ import csv
 import io
 import json
 import logging
+import os
 import re
+import stat
+import sys
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
@@ -19,46 +22,133 @@ log = logging.getLogger(__name__)
 FILE_TYPES = (".jsonl", ".json", ".csv")
 # The Hub's test rows: one per reference summary of dialogue `test_N`.
 HUB_REPEAT = re.compile(r"(?P<base>(?:train|dev|val|valid|validation|test)_\d+)_\d+")
+MAX_CSV_FIELD = 4 * 2**20  # characters in one CSV field: a long dialogue is ~20,000 (the endpoint's limit)
+MAX_JSON_DEPTH = 100  # a row nests 4 levels; deeper values would overflow Python's stack wherever they are printed
+SPECIAL_FILES = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
+                 (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+class UnreadableJSON(ValueError):
+    """Valid JSON that Python cannot take as data; its message says why, in words."""
 
 
 def read_rows(path: Path) -> list[tuple[int, dict]]:
     """(line number, row) pairs from a JSONL, JSON or CSV file, with errors that name file and line."""
     if path.suffix not in FILE_TYPES:
         raise UserError(f"{path}: unsupported file type '{path.suffix}'. Use JSON Lines (.jsonl), JSON or CSV.")
-    try:
-        text = path.read_text(encoding="utf-8-sig")  # a byte-order mark (Excel, Windows editors) is no error
-    except (OSError, UnicodeDecodeError) as err:
-        raise UserError(f"{path}: cannot read the file ({err}). Check the path, its permissions and that it "
-                        "is UTF-8 text.") from err
+    text = read_text(path)
     if path.suffix == ".csv":
-        # newline="" keeps line breaks inside quoted fields: DialogSum's turns are separated by them.
-        reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=_delimiter(text))
-        if reader.fieldnames is None:  # reads the header
-            return []
-        rows, start = [], reader.line_num + 1  # a row's number is its first line
-        for row in reader:
-            rows.append((start, row))
-            start = reader.line_num + 1
-        return rows
+        return _csv_rows(path, text)
     if path.suffix == ".json":
         try:  # one JSON document (a list of rows, or columns); else it may be JSON Lines named .json
-            return _json_rows(path, json.loads(text))
+            document = load_json(text)
+        except UnreadableJSON as err:
+            raise UserError(f"{path}: {err}. Fix the file, or save it as JSON Lines, one row a line.") from err
         except json.JSONDecodeError as err:
             if text.lstrip().startswith("[") or "\n" not in text.strip():
                 raise UserError(f"{path}: not valid JSON ({err}). Fix the file or save it as JSON Lines.") from err
+        else:
+            return _json_rows(path, document)
+    return json_lines(path, text)
+
+
+def read_text(path: Path) -> str:
+    """A data file's text. Only a regular file is opened: a FIFO would block the read forever, and a device such
+    as /dev/zero never ends, so anything else is refused, by what it is, before it is opened."""
+    try:
+        mode = os.stat(path).st_mode  # follows links: a link to a regular file is fine
+    except OSError as err:
+        raise UserError(f"{path}: cannot read the file ({err.strerror}). Check the path and its permissions.") from err
+    if not stat.S_ISREG(mode):
+        kind = next((name for test, name in SPECIAL_FILES if test(mode)), "a special file")
+        link = f" (a link to {os.path.realpath(path)})" if os.path.islink(path) else ""
+        raise UserError(f"{path}{link} is {kind}, not a regular file. Save the data to a file and pass that.")
+    try:
+        return path.read_text(encoding="utf-8-sig")  # a byte-order mark (Excel, Windows editors) is no error
+    except (OSError, UnicodeDecodeError) as err:
+        raise UserError(f"{path}: cannot read the file ({err}). Check the path, its permissions and that it "
+                        "is UTF-8 text.") from err
+
+
+def json_lines(path: Path, text: str) -> list[tuple[int, dict]]:
+    """(line number, object) pairs of JSON Lines text, blank lines skipped; any line that is not one JSON object
+    Python can take is one error naming its line."""
     rows = []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:
-            row = json.loads(line)
+            row = load_json(line)
+        except UnreadableJSON as err:
+            raise UserError(f"{path}, line {number}: {err}. Fix or delete that line.") from err
         except json.JSONDecodeError as err:
             raise UserError(f"{path}, line {number}: malformed JSON ({err.msg}). Each line must be one "
                             "JSON object; fix or delete that line.") from err
         if not isinstance(row, dict):
             raise UserError(f"{path}, line {number}: expected a JSON object, got {type(row).__name__}.")
-        rows.append((number, row))
+        rows.append((number, _encodable(row, f"{path}, line {number}")))
     return rows
+
+
+def load_json(text: str | bytes):
+    """`json.loads`, refusing (as `UnreadableJSON`) the valid JSON Python cannot take: nesting deeper than
+    MAX_JSON_DEPTH (past ~1,000 levels the parser overflows the stack) and integers longer than Python converts.
+    Invalid JSON raises `json.JSONDecodeError` (or `UnicodeDecodeError` for bytes), as `json.loads` does."""
+    try:
+        value = json.loads(text)
+    except RecursionError as err:
+        raise UnreadableJSON(f"nested more than {MAX_JSON_DEPTH} levels deep") from err
+    except ValueError as err:
+        if isinstance(err, json.JSONDecodeError | UnicodeDecodeError):
+            raise
+        raise UnreadableJSON(f"a number with more than {sys.get_int_max_str_digits():,} digits (write it as "
+                             "text, in quotes)") from err
+    level, depth = [value], 0
+    while level:  # breadth first, so that the check itself cannot overflow the stack
+        depth += 1
+        if depth > MAX_JSON_DEPTH:
+            raise UnreadableJSON(f"nested more than {MAX_JSON_DEPTH} levels deep")
+        level = [v for item in level if isinstance(item, dict | list)
+                 for v in (item.values() if isinstance(item, dict) else item)]
+    return value
+
+
+def lone_surrogate(text: str) -> str | None:
+    """The first lone UTF-16 surrogate in `text` (half of a pair; JSON may escape one, as "\\ud800"), written
+    visibly, or None. It is no character: it cannot be written as UTF-8, nor tokenised."""
+    found = SURROGATE.search(text)
+    return ascii(found.group()) if found else None
+
+
+def _encodable(row: dict, at: str) -> dict:
+    """`row`, refused at once when any of its texts holds a lone surrogate, rather than when it is written."""
+    found = lone_surrogate(json.dumps(row, ensure_ascii=False))
+    if found:
+        raise UserError(f"{at}: {found}, half of a UTF-16 surrogate pair, is no character on its own. Write the "
+                        "character itself (or both halves of its pair) and fix that line.")
+    return row
+
+
+def _csv_rows(path: Path, text: str) -> list[tuple[int, dict]]:
+    """Rows of CSV text, each numbered by its first line; fields up to MAX_CSV_FIELD characters (the csv
+    module's own limit, 131,072, is shorter than some legitimate texts)."""
+    previous = csv.field_size_limit(MAX_CSV_FIELD)
+    try:
+        # newline="" keeps line breaks inside quoted fields: DialogSum's turns are separated by them.
+        reader, rows, start = csv.DictReader(io.StringIO(text, newline=""), delimiter=_delimiter(text)), [], 1
+        if reader.fieldnames is None:  # reads the header
+            return []
+        start = reader.line_num + 1  # a row's number is its first line
+        for row in reader:
+            rows.append((start, row))
+            start = reader.line_num + 1
+        return rows
+    except csv.Error as err:
+        raise UserError(f"{path}, line {start}: cannot read this CSV row ({err}; a field holds at most "
+                        f"{MAX_CSV_FIELD:,} characters). Fix that row.") from err
+    finally:
+        csv.field_size_limit(previous)
 
 
 def _delimiter(text: str) -> str:
@@ -82,7 +172,7 @@ def _json_rows(path: Path, document) -> list[tuple[int, dict]]:
     if not isinstance(document, list) or not all(isinstance(row, dict) for row in document):
         raise UserError(f"{path}: expected rows (a list of objects with 'dialogue' and 'summary', or one list per "
                         f"column), got a JSON {type(document).__name__}. Save it as JSON Lines, one row a line.")
-    return [(i + 1, row) for i, row in enumerate(document)]
+    return [(i + 1, _encodable(row, f"{path}, line {i + 1}")) for i, row in enumerate(document)]
 
 
 def normalise(rows: Iterable[tuple[int, dict]], where: str, skip_invalid: bool) -> list[dict]:

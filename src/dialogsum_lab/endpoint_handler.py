@@ -10,12 +10,16 @@ run's settings (its prompt, its source length) travel with the weights.
 """
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from dialogsum_lab.config import DEFAULT_MAX_NEW_TOKENS, MAX_DIALOGUE_CHARACTERS, TRAIN_CONFIG, TrainConfig
+from dialogsum_lab.data_files import UnreadableJSON, load_json, lone_surrogate
 
 JSON = "application/json"
+JSON_RANGES = (JSON, "application/*", "*/*")  # the Accept header's media ranges that take JSON, most specific first
+QUALITY = re.compile(r"0(\.\d{0,3})?|1(\.0{0,3})?")  # an Accept q value (RFC 9110); any other is no quality
 MAX_BODY_BYTES = 5 * 2**20  # SageMaker refuses payloads over 6 MB before they arrive; refuse earlier, with a reason
 MAX_DIALOGUES = 64  # a request must finish inside the endpoint's 60-second limit
 MAX_NEW_TOKENS = 512
@@ -66,13 +70,15 @@ def model_fn(model_dir: str) -> Served:
 
 def input_fn(request_body: bytes | str, request_content_type: str | None) -> dict:
     """The request, checked: dialogues (one or a list) and generation parameters within bounds."""
-    if (request_content_type or "").split(";")[0].strip() != JSON:
+    if (request_content_type or "").split(";")[0].strip().lower() != JSON:  # media types ignore case
         raise RequestRefused(415, f"send {JSON} (got {request_content_type or 'no content type'})")
     if len(request_body) > MAX_BODY_BYTES:
         raise RequestRefused(413, f"the request is {len(request_body):,} bytes; at most {MAX_BODY_BYTES:,}: send "
                                   "fewer dialogues per request")
     try:
-        request = json.loads(request_body)
+        request = load_json(request_body)
+    except UnreadableJSON as err:
+        raise RequestRefused(400, f"the body cannot be taken: {err}") from err
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise RequestRefused(400, f"the body is not JSON ({err})") from err
     if not isinstance(request, dict) or "inputs" not in request:
@@ -84,12 +90,22 @@ def input_fn(request_body: bytes | str, request_content_type: str | None) -> dic
     if len(dialogues) > MAX_DIALOGUES:
         raise RequestRefused(413, f"{len(dialogues)} dialogues in one request; at most {MAX_DIALOGUES}")
     for number, dialogue in enumerate(dialogues):
-        if not dialogue.strip():
-            raise RequestRefused(400, f"dialogue {number} is empty")
-        if len(dialogue) > MAX_DIALOGUE_CHARACTERS:
-            raise RequestRefused(413, f"dialogue {number} has {len(dialogue):,} characters; at most "
-                                      f"{MAX_DIALOGUE_CHARACTERS:,}")
+        _check_dialogue(number, dialogue)
     return {"dialogues": dialogues, "single": single, "parameters": _parameters(request.get("parameters", {}))}
+
+
+def _check_dialogue(number: int, dialogue: str) -> None:
+    """Refuse a dialogue that is empty, too long to finish in time, or holds text that is no character (a lone
+    surrogate, which JSON may escape as "\\ud800"; it would fail in the tokenizer, as a 500)."""
+    if not dialogue.strip():
+        raise RequestRefused(400, f"dialogue {number} is empty")
+    if len(dialogue) > MAX_DIALOGUE_CHARACTERS:
+        raise RequestRefused(413, f"dialogue {number} has {len(dialogue):,} characters; at most "
+                                  f"{MAX_DIALOGUE_CHARACTERS:,}")
+    found = lone_surrogate(dialogue)
+    if found:
+        raise RequestRefused(400, f"dialogue {number} holds {found}, half of a UTF-16 surrogate pair and no "
+                                  "character on its own: send the character itself")
 
 
 def _parameters(given) -> dict:
@@ -115,6 +131,20 @@ def predict_fn(data: dict, served: Served) -> dict:
 
 def output_fn(prediction: dict, accept: str | None) -> tuple[str, str]:
     """The prediction as JSON, and its content type (the only one this endpoint answers in)."""
-    if (accept or JSON).split(";")[0].strip() not in (JSON, "*/*"):
+    if not _accepts_json(accept):
         raise RequestRefused(406, f"this endpoint answers in {JSON} only (asked for {accept})")
     return json.dumps(prediction, ensure_ascii=False), JSON
+
+
+def _accepts_json(accept: str | None) -> bool:
+    """Whether an Accept header takes JSON. It lists media ranges, each with an optional q (0 refuses); the most
+    specific range that covers JSON decides, so `application/json;q=0, */*` refuses it. No header takes anything."""
+    if not (accept or "").strip():
+        return True
+    quality = {}
+    for item in accept.split(","):
+        media, *parameters = (part.strip().lower() for part in item.split(";"))
+        q = next((value.strip() for name, _, value in (p.partition("=") for p in parameters) if name.strip() == "q"),
+                 "1")
+        quality.setdefault(media, float(q) if QUALITY.fullmatch(q) else 0.0)
+    return next((quality[media] for media in JSON_RANGES if media in quality), 0.0) > 0

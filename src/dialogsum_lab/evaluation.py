@@ -5,6 +5,7 @@ outputs are compared on equal terms with ours.
 """
 
 import logging
+import os
 import time
 from collections import Counter
 from pathlib import Path
@@ -23,9 +24,10 @@ from dialogsum_lab.data import (
     select_split,
     task_view,
 )
+from dialogsum_lab.data_files import json_lines, read_text
 from dialogsum_lab.details import detail_rows, summarise
 from dialogsum_lab.errors import UserError
-from dialogsum_lab.files import read_json, read_jsonl, weights_fingerprint
+from dialogsum_lab.files import read_json, weights_fingerprint
 from dialogsum_lab.generation import generate_summaries, generation_config
 from dialogsum_lab.metrics import compute_rouge, scored_against
 from dialogsum_lab.model_card import write_model_card
@@ -93,9 +95,12 @@ def run_evaluation(path: str | Path, config: EvalConfig, out: str | Path | None,
     check_run_dir(out, overwrite)
     data, checked = load_eval_split(config, path)
     model, tokenizer, info = load_trained(str(path), adapter, base, config.dtype, config.device)
+    weights = Path(info["adapter"] or info["model"])
     metadata = {"system": system or Path(path).name, **info, "device": str(model.device),
                 "dtype": str(model.dtype).removeprefix("torch."), "training_overlap": checked,
-                "weights_sha256": weights_fingerprint(info["adapter"] or info["model"])}
+                "weights_sha256": weights_fingerprint(weights)}
+    if weights.is_dir():  # found again from the evaluation folder, wherever a later command runs (scored_folder)
+        metadata["weights_folder"] = os.path.relpath(weights.resolve(), out.resolve())
     with run_folder(out, overwrite) as folder:
         metrics = evaluate_model(model, tokenizer, data, folder, config, metadata)
     run = RunLayout.of(path)
@@ -183,13 +188,12 @@ def read_predictions(path: str | Path, dataset: Dataset) -> list[str]:
     would make the numbers meaningless.
     """
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise UserError(f"predictions file {path} does not exist. Pass the file with --predictions.")
-    ids = list(dataset["id"])
+    text, ids = read_text(path), list(dataset["id"])  # read_text refuses a FIFO or a device unopened
     if path.suffix == ".jsonl":
-        rows = [r | {"prediction": r.get("prediction", r.get("summary"))} if isinstance(r, dict) else r
-                for r in read_jsonl(path)]
-        if any(not isinstance(r, dict) or "id" not in r or r["prediction"] is None for r in rows):
+        rows = [r | {"prediction": r.get("prediction", r.get("summary"))} for _, r in json_lines(path, text)]
+        if any("id" not in r or r["prediction"] is None for r in rows):
             raise UserError(f"{path}: every line needs 'id' and 'prediction' (or 'summary'). Or give a .txt file, "
                             "one summary a line.")
         repeated = sorted(i for i, n in Counter(str(r["id"]) for r in rows).items() if n > 1)
@@ -204,7 +208,7 @@ def read_predictions(path: str | Path, dataset: Dataset) -> list[str]:
                             f"{len(missing)} missing, e.g. {missing[:3]}). Score against the split they came from "
                             "(--data/--split) or use --limit to match a shorter run.")
         return [by_id[i].strip() for i in ids]
-    lines = path.read_text(encoding="utf-8").rstrip("\n").split("\n")
+    lines = text.rstrip("\n").split("\n")
     if len(lines) != len(ids):
         raise UserError(f"{path} has {len(lines)} lines but the split has {len(ids)} dialogues. One summary a line, "
                         "in the split's order (or use --limit to score the first N).")

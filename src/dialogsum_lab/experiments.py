@@ -71,7 +71,7 @@ def ensure_evaluation(preset: Preset | str | dict, run_dir: str | Path, method: 
     evaluation = Preset.load(preset).eval_config(run=run_dir)
     out = RunLayout.of(run_dir).evaluation(evaluation.split)
     metrics = out / RunLayout.METRICS
-    stale = metrics.is_file() and stale_weights(read_json(metrics)) is not None  # trained further: score again
+    stale = metrics.is_file() and stale_weights(read_json(metrics), out) is not None  # trained further: score again
     if stale or not _reusable(metrics, _saved(out / EVAL_CONFIG, EvalConfig), evaluation.to_dict(),
                               overwrite):
         run_evaluation(run_dir, evaluation, out, system=method, overwrite=overwrite or stale)

@@ -166,6 +166,19 @@ def is_pickle_refusal(err: Exception) -> bool:
     return isinstance(err, pickle.UnpicklingError) and "Weights only load failed" in str(err)
 
 
+def own_file(path: Path, folder: Path) -> Path:
+    """`path`, when it is a regular file inside `folder` once every link is followed; else one line naming it.
+    What a command publishes from a run must be the run's own: a link to a key or a credentials file, under a
+    run file's name, would otherwise go up in its place."""
+    real, home = path.resolve(), folder.resolve()
+    if not real.is_relative_to(home):
+        raise UserError(f"{path} is a link that leads out of {folder} (to {real}). Nothing was published: replace "
+                        "the link with the file itself, or remove it.")
+    if not real.is_file():
+        raise UserError(f"{path} is not a regular file. Nothing was published: remove it from {folder}.")
+    return path
+
+
 def weights_fingerprint(folder: str | Path) -> str | None:
     """A hash of the weights and configs saved in a model or adapter folder (None when it is no local folder):
     what an evaluation scored, so that one made before further training is known to be stale. Asked several

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from dialogsum_lab.config import EVAL_CONFIG
 from dialogsum_lab.errors import UserError
-from dialogsum_lab.files import read_json
+from dialogsum_lab.files import own_file, read_json
 from dialogsum_lab.model_card import render_card
 from dialogsum_lab.reporting import stale_weights
 from dialogsum_lab.runs import RunLayout
@@ -57,7 +57,7 @@ def check_publishable(run: Path) -> None:
                         f"dialogsum-lab evaluate {run}")
     for folder in evaluations:
         metrics = read_json(folder / RunLayout.METRICS)
-        if stale_weights(metrics):
+        if stale_weights(metrics, folder):
             raise UserError(f"{folder} scored weights that {run} no longer holds (trained further since). Evaluate "
                             f"again (dialogsum-lab evaluate {run} --overwrite), then push.")
         overlap = metrics.get("training_overlap", {})
@@ -73,13 +73,15 @@ def upload_plan(run: Path, repo_id: str, model: Path | None = None, merge_check:
     """What `push` would upload: the run's own model folder, or `model` (a merged one) instead."""
     layout = RunLayout.of(run)
     folder = model or layout.model
-    files = {f.name: f for f in sorted(folder.iterdir()) if f.is_file() and f.name not in MODEL_FILES_LEFT_OUT
-             and not f.name.startswith(".")}
+    files = {f.name: f for f in sorted(folder.iterdir()) if f.name not in MODEL_FILES_LEFT_OUT
+             and not f.name.startswith(".") and (f.is_file() or f.is_symlink())}
     files |= {RunLayout.TRAINING_SET: layout.file(RunLayout.TRAINING_SET)}  # checked present by check_publishable
     files |= {f"{RECORDS}/{name}": layout.file(name) for name in RUN_FILES if layout.file(name).is_file()}
     for evaluation in layout.evaluations():
         files |= {f"{RECORDS}/{evaluation.name}/{name}": evaluation / name for name in EVALUATION_FILES
-                  if (evaluation / name).is_file()}
+                  if (evaluation / name).is_file() or (evaluation / name).is_symlink()}
+    for path in files.values():  # every file from inside the run (or the merged model's folder), no link out of it
+        own_file(path, model if model is not None and path.parent == model else run)
     return Upload(render_card(layout, repo_id, merge_check=merge_check), files)
 
 

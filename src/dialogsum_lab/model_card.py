@@ -70,7 +70,7 @@ def _evaluations(layout: RunLayout) -> tuple[list[dict], list[str]]:
     fresh, stale = [], []
     for folder in layout.evaluations():
         metrics = read_json(folder / RunLayout.METRICS)
-        if stale_weights(metrics):
+        if stale_weights(metrics, folder):
             stale.append(folder.name)
         else:
             fresh.append({"folder": folder.name, "metrics": metrics})
@@ -224,18 +224,20 @@ def _details_section(m: dict) -> list[str]:
 
 
 def _usage(config: TrainConfig, where: str, adapter: bool) -> str:
-    base = f'"{config.model}"'
+    """Loading code a reader copies: every path and name in it is a Python literal built with `repr`, so a quote
+    (or anything else) in a path cannot break the snippet or add code to it."""
+    base = repr(config.model)
     lines = ["## How to use", "", "```python"]
     if config.model in (MINIATURE_MODEL, TINY_MODEL):  # the project's own bases: not on the Hub
         lines += ["from dialogsum_lab.modeling import resolve_model_path  # pip install dialogsum-lab: its base"]
-        base = f'resolve_model_path("{config.model}")'
+        base = f"resolve_model_path({config.model!r})"
     lines += ["from transformers import AutoModelForSeq2SeqLM, AutoTokenizer"]
     if adapter:
         lines += ["from peft import PeftModel", "", "model = PeftModel.from_pretrained(",
-                  f"    AutoModelForSeq2SeqLM.from_pretrained({base}), \"{where}\").eval()"]
+                  f"    AutoModelForSeq2SeqLM.from_pretrained({base}), {where!r}).eval()"]
     else:
-        lines += ["", f'model = AutoModelForSeq2SeqLM.from_pretrained("{where}").eval()']
-    lines += [f'tokenizer = AutoTokenizer.from_pretrained("{where}")', f"prompt = {config.prompt_template!r}",
+        lines += ["", f"model = AutoModelForSeq2SeqLM.from_pretrained({where!r}).eval()"]
+    lines += [f"tokenizer = AutoTokenizer.from_pretrained({where!r})", f"prompt = {config.prompt_template!r}",
               'dialogue = "#Person1#: Hi, I\'d like a table for two tonight.\\n#Person2#: Of course, at what time?"',
               "inputs = tokenizer(prompt.format(dialogue=dialogue), return_tensors=\"pt\", truncation=True, "
               f"max_length={config.max_source_length})",

@@ -201,20 +201,36 @@ def check_comparable(systems: list[dict]) -> None:
     shared_tokenizer(systems)
 
 
-def stale_weights(metrics: dict) -> str | None:
-    """The model or adapter folder an evaluation scored, when it now holds other weights (trained further since)."""
-    recorded, folder = metrics.get("weights_sha256"), metrics.get("adapter") or metrics.get("model")
-    if recorded and folder and weights_fingerprint(folder) not in (None, recorded):
-        return folder
+def scored_folder(metrics: dict, evaluation: str | Path) -> Path | None:
+    """The local model or adapter folder an evaluation scored, found from the evaluation folder, never from the
+    folder a command runs in: recorded relative to it (`weights_folder`); for an evaluation made before that was
+    recorded, the run's `model/` when the evaluation lies in a run, else the path as typed. None for a Hub model."""
+    if metrics.get("weights_folder"):
+        return Path(evaluation) / metrics["weights_folder"]
+    typed = metrics.get("adapter") or metrics.get("model")
+    if not (typed and metrics.get("weights_sha256")):
+        return None
+    run = RunLayout.of(Path(evaluation).parent)
+    return run.model if run.file(RunLayout.CONFIG).is_file() and not Path(typed).is_absolute() else Path(typed)
+
+
+def stale_weights(metrics: dict, evaluation: str | Path) -> str | None:
+    """The model or adapter folder an evaluation scored, when it now holds other weights (trained further since)
+    or is gone."""
+    recorded, folder = metrics.get("weights_sha256"), scored_folder(metrics, evaluation)
+    if recorded and folder is not None and weights_fingerprint(folder) != recorded:
+        return str(folder)
     return None
 
 
 def check_fresh(metrics: dict, where: str | Path) -> None:
-    """Refuse an evaluation whose model or adapter folder now holds other weights."""
-    if folder := stale_weights(metrics):
+    """Refuse an evaluation (in folder `where`) whose model or adapter folder now holds other weights, or is gone."""
+    if folder := stale_weights(metrics, where):
         run = Path(folder).parent if Path(folder).name == "model" else Path(folder)
-        raise UserError(f"{where} is stale: it scored weights that {folder} no longer holds (trained further since). "
-                        f"Evaluate again: dialogsum-lab evaluate {run} --overwrite.")
+        what = (f"weights that {folder} no longer holds (trained further since)" if Path(folder).is_dir()
+                else f"weights in {folder}, which is gone (moved or deleted)")
+        raise UserError(f"{where} is stale: it scored {what}. Evaluate again: dialogsum-lab evaluate {run} "
+                        "--overwrite.")
 
 
 def _scored_on(system: dict) -> dict:

@@ -15,7 +15,7 @@ from dialogsum_lab.config import BOOTSTRAP_SAMPLES, MAX_DIALOGUE_CHARACTERS, REV
 from dialogsum_lab.errors import UserError
 from dialogsum_lab.findings import DETAIL_COLUMNS, detail_values
 from dialogsum_lab.metrics import PRIMARY_VIEW, per_example_scores
-from dialogsum_lab.reporting import check_comparable, load_system
+from dialogsum_lab.reporting import check_comparable, load_system, scored_folder
 from dialogsum_lab.review_stats import agreement, preferences, ranking, rouge_agreement, win_rates
 from dialogsum_lab.review_store import ReviewStore
 
@@ -62,8 +62,8 @@ def load_review(runs: list[str | Path], dialogues: int | None = REVIEW_DIALOGUES
         systems[REFERENCE] = {r["id"]: r["references"][0] for r in rows}
     details = {name: {label: _mean(values[:len(rows)]) for label, values in detail_values(s).items()}
                for name, s in zip(names, loaded, strict=True)}
-    return Review(systems, {r["id"]: r["dialogue"] for r in rows}, rouge,
-                  {name: s["metrics"] for name, s in zip(names, loaded, strict=True)}, details)
+    scored = {name: s["metrics"] | {"evaluation_folder": s["path"]} for name, s in zip(names, loaded, strict=True)}
+    return Review(systems, {r["id"]: r["dialogue"] for r in rows}, rouge, scored, details)
 
 
 def _mean(values) -> float | None:
@@ -91,15 +91,14 @@ def report(store: ReviewStore, samples: int = BOOTSTRAP_SAMPLES) -> dict:
 
 def beside(ranked: pd.DataFrame, rouge: dict[str, dict[str, float]],
            details: dict[str, dict[str, float]]) -> pd.DataFrame:
-    """Human preference (Bradley-Terry strength) beside each system's ROUGE-L and detail view on the rated
-    dialogues: whether people prefer what ROUGE prefers, or what keeps the dialogue's details."""
+    """The Bradley-Terry ranking beside each system's ROUGE-L and detail view on the rated dialogues: whether
+    people prefer what ROUGE prefers, or what keeps the dialogue's details."""
     rows = []
-    for system, strength in zip(ranked["system"], ranked["strength"], strict=True):
+    for system in ranked["system"]:
         scores = rouge.get(system)
-        rows.append({"system": system, "human strength": strength,
-                     "ROUGE-L": sum(scores.values()) / len(scores) if scores else None,
+        rows.append({"ROUGE-L": sum(scores.values()) / len(scores) if scores else None,
                      **{DETAIL_COLUMNS[k]: v for k, v in details.get(system, {}).items()}})
-    return pd.DataFrame(rows)
+    return pd.concat([ranked.reset_index(drop=True), pd.DataFrame(rows)], axis=1)
 
 
 def report_text(result: dict) -> str:
@@ -110,10 +109,9 @@ def report_text(result: dict) -> str:
     lines = [f"{result['judgments']} judgments by {result['raters']} rater(s).", "",
              "Pairwise win rates (ties count half; 95% bootstrap interval):",
              result["wins"].to_string(index=False, float_format="%.3f"), "",
-             "Bradley-Terry ranking (strengths sum to 1; 95% bootstrap interval):",
-             result["ranking"].to_string(index=False, float_format="%.3f"), "", agreement_line(a), ""]
-    lines += ["Human preference beside ROUGE-L and the detail view (details.py; shares of the rated dialogues):",
-              result["beside"].to_string(index=False, float_format="%.3f"), ""]
+             "Bradley-Terry ranking (strengths sum to 1; 95% bootstrap interval) beside ROUGE-L and the detail view "
+             "(details.py; shares of the rated dialogues):",
+             result["beside"].to_string(index=False, float_format="%.3f"), "", agreement_line(a), ""]
     if len(result["rouge"]):
         lines += ["Human preference vs ROUGE-L's (judgments that are not ties, where ROUGE-L differs):",
                   result["rouge"].to_string(index=False, float_format="%.3f")]
@@ -176,6 +174,11 @@ class Summarizer:
             from dialogsum_lab.modeling import load_trained
 
             m = self.scored[name]
-            model, tokenizer, _ = load_trained(m["model"], adapter=m.get("adapter"), device="auto")
+            weights = scored_folder(m, m["evaluation_folder"])  # found from the evaluation, not the current folder
+            if weights is None:
+                model, tokenizer, _ = load_trained(m["model"], device="auto")
+            else:
+                model, tokenizer, _ = load_trained(str(weights), base=m["model"] if m.get("adapter") else None,
+                                                   device="auto")
             self._loaded[name] = (model, tokenizer, m["prompt_template"], m["generation"]["max_source_length"])
         return self._loaded[name]

@@ -8,11 +8,16 @@ an assignment has at most one judgment (a repeated submission is recognised, nev
 crash, a `kill -9` or a double click loses and duplicates nothing, and a rater who comes back gets the task
 they left. The database records the systems it rates (names and prediction fingerprints) and refuses another
 set.
+
+Nothing a rater sees predicts what they are not shown: which system is A, and the task's number, are drawn from the
+operating system's randomness, fresh in every process, so no seed can be replayed and numbers say nothing of the
+order or count of assignments.
 """
 
 import hashlib
 import json
 import random
+import secrets
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -27,6 +32,8 @@ ANSWERS = ("A", "B", "tie")
 DIMENSIONS = ("coherence", "consistency", "fluency", "relevance")  # SummEval's (Fabbri et al., 2021)
 MAX_NAME = 80
 MAX_COMMENT = 2000
+MAX_TASK_NUMBER = 2 ** 53  # random task numbers below this: exact in JavaScript's numbers too, and unguessable
+BUSY_SECONDS = 30.0  # how long a call waits for another program's lock on the database before saying so
 REPLICATION = 2  # raters per task before a new task opens: the overlap inter-rater agreement is measured on
 SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -57,6 +64,11 @@ class Task:
     total: int  # tasks in the review
 
 
+class StoreUnavailable(UserError):
+    """The database cannot be used now (locked by another program, deleted, read-only, its disk full): a server
+    answers 503 and goes on serving; a command stops with the one line."""
+
+
 def fingerprint(systems: dict[str, dict[str, str]]) -> dict:
     """What a database rates: each system's name and a digest of its summaries, by dialogue id."""
     return {name: hashlib.sha256(json.dumps(texts, sort_keys=True).encode()).hexdigest()
@@ -69,12 +81,12 @@ class ReviewStore:
     Pairs of every two systems on every dialogue are the tasks."""
 
     def __init__(self, path: str | Path, systems: dict[str, dict[str, str]], dialogues: dict[str, str],
-                 rouge: dict[str, dict[str, float]] | None = None, seed: int = 0,
+                 rouge: dict[str, dict[str, float]] | None = None,
                  details: dict[str, dict[str, float]] | None = None) -> None:
         self.path, self.systems, self.dialogues, self._rouge = Path(path), systems, dialogues, rouge or {}
         self._details = details or {}
-        self._random = random.Random(seed)
-        with self._connect() as db:
+        self._random = random.SystemRandom()  # no seed: a restart must not replay which system was A
+        with self._connect(create=True) as db:
             self._check_or_record(db)
 
     @classmethod
@@ -85,10 +97,8 @@ class ReviewStore:
         if not store.path.is_file():
             raise UserError(f"no review database {path}: start one with dialogsum-lab review RUN ... --db {path}")
         with store._connect() as db:
-            try:
-                rows = dict(db.execute("SELECT key, value FROM meta").fetchall())
-            except sqlite3.DatabaseError as err:
-                raise UserError(f"{path} is not a review database ({err}).") from err
+            tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            rows = dict(db.execute("SELECT key, value FROM meta").fetchall()) if "meta" in tables else {}
         if "systems" not in rows:
             raise UserError(f"{path} is not a review database (it records no systems).")
         store._rouge = json.loads(rows.get("rouge", "{}"))
@@ -104,33 +114,31 @@ class ReviewStore:
         return self._details
 
     @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        """A connection for one call, closed after it (transactions are explicit: `_write`)."""
+    def _connect(self, create: bool = False) -> Iterator[sqlite3.Connection]:
+        """A connection for one call, closed after it (transactions are explicit: `_write`). Only the constructor
+        creates the file, so one deleted while serving is not made again empty; SQLite's errors become one line."""
+        uri = f"{self.path.resolve().as_uri()}?mode={'rwc' if create else 'rw'}"
         try:
-            db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            db.execute("PRAGMA busy_timeout=30000")
-            db.execute("PRAGMA foreign_keys=ON")
+            db = sqlite3.connect(uri, uri=True, timeout=BUSY_SECONDS, isolation_level=None)
+            try:
+                db.execute("PRAGMA foreign_keys=ON")
+                yield db
+            finally:
+                db.close()
+        except sqlite3.IntegrityError:
+            raise  # a constraint the checks above missed: a bug, not the file's state
         except sqlite3.DatabaseError as err:
-            raise UserError(f"{self.path} is not a review database ({err}). Pass another --db (a new file is "
-                            "created).") from err
-        try:
-            yield db
-        finally:
-            db.close()
+            raise _unusable(self.path, err) from err
 
     def _check_or_record(self, db: sqlite3.Connection) -> None:
         """Record what this review rates in a new database; in an existing one, check it is the same."""
         wanted = fingerprint(self.systems)
-        try:
-            tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-            if tables and "meta" not in tables:
-                raise UserError(f"{self.path} is another application's database. Pass another --db (a new file is "
-                                "created).")
-            db.execute("PRAGMA journal_mode=WAL")  # kept by the file: every later connection writes ahead
-            db.executescript(SCHEMA)
-        except sqlite3.DatabaseError as err:
-            raise UserError(f"{self.path} is not a review database ({err}). Pass another --db (a new file is "
-                            "created).") from err
+        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if tables and "meta" not in tables:
+            raise UserError(f"{self.path} is another application's database. Pass another --db (a new file is "
+                            "created).")
+        db.execute("PRAGMA journal_mode=WAL")  # kept by the file: every later connection writes ahead
+        db.executescript(SCHEMA)
         with _write(db):  # two servers opening one new file at once: one records, the other checks
             row = db.execute("SELECT value FROM meta WHERE key = 'systems'").fetchone()
             if row is None:
@@ -172,8 +180,10 @@ class ReviewStore:
                                                                  -c[3], self._random.random()))
         shown = [first, second]
         self._random.shuffle(shown)  # which system is A: chance, per assignment
-        return db.execute("INSERT INTO assignments (rater_id, task_id, shown_a, shown_b, assigned) VALUES "
-                          "(?, ?, ?, ?, ?)", (rater, task, *shown, time.time())).lastrowid
+        number = _unused_number(db)
+        db.execute("INSERT INTO assignments (id, rater_id, task_id, shown_a, shown_b, assigned) VALUES "
+                   "(?, ?, ?, ?, ?, ?)", (number, rater, task, *shown, time.time()))
+        return number
 
     def _task(self, db: sqlite3.Connection, rater: int, assignment: int) -> Task:
         dialogue, a, b = db.execute("SELECT t.dialogue_id, a.shown_a, a.shown_b FROM assignments a JOIN tasks t "
@@ -190,6 +200,9 @@ class ReviewStore:
             raise UserError(f"answer {answer!r}: choose {', '.join(ANSWERS)}.")
         if len(comment or "") > MAX_COMMENT:
             raise UserError(f"a comment has at most {MAX_COMMENT} characters (this one has {len(comment):,}).")
+        _storable(comment or "", "a comment")
+        if isinstance(assignment, bool) or not isinstance(assignment, int) or not 0 < assignment < 2 ** 63:
+            raise UserError("give the task number next_task (or /api/next) gave: a whole number.")
         scores, name = _ratings(ratings or {}), _checked_name(name)
         with self._connect() as db, _write(db):
             rater = _rater(db, name)
@@ -222,7 +235,38 @@ def _checked_name(name) -> str:
         raise UserError("give your name first: it keeps your place, so you can stop and come back.")
     if len(name) > MAX_NAME:
         raise UserError(f"a name has at most {MAX_NAME} characters (this one has {len(name):,}).")
-    return name
+    return _storable(name, "a name")
+
+
+def _storable(text: str, what: str) -> str:
+    """`text`, if it is Unicode SQLite can store: a lone surrogate (JSON's "\\ud800") is refused."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as err:
+        raise UserError(f"{what} holds a lone surrogate ({text[err.start]!r} at {err.start}): send it as proper "
+                        "Unicode.") from None
+    return text
+
+
+def _unused_number(db: sqlite3.Connection) -> int:
+    """A random task number no assignment has, inside the caller's transaction."""
+    while True:
+        number = secrets.randbelow(MAX_TASK_NUMBER - 1) + 1
+        if db.execute("SELECT 1 FROM assignments WHERE id = ?", (number,)).fetchone() is None:
+            return number
+
+
+def _unusable(path: Path, err: sqlite3.DatabaseError) -> StoreUnavailable:
+    """SQLite's error as one line that says what to do: locked, not a review database, or gone or read-only."""
+    said = str(err)
+    if "locked" in said:
+        return StoreUnavailable(f"{path} is locked by another program (waited {BUSY_SECONDS:g} s): close what holds "
+                                "it (a database browser, a script in a transaction), then try again.")
+    if "not a database" in said or "malformed" in said:
+        return StoreUnavailable(f"{path} is not a review database ({said}). Pass another --db (a new file is "
+                                "created).")
+    return StoreUnavailable(f"cannot use {path} ({said}): was it deleted or made read-only, or is its disk full? "
+                            "Restore it, or pass another --db.")
 
 
 def _rater(db: sqlite3.Connection, name: str) -> int:

@@ -74,8 +74,7 @@ def results_panel(store: ReviewStore) -> widgets.VBox:
                 return
             print(f"{result['judgments']} judgments by {result['raters']} rater(s). "
                   f"{agreement_line(result['agreement'])}")
-            display(result["wins"].round(3), result["ranking"].round(3), result["rouge"].round(3),
-                    result["beside"].round(3))
+            display(result["wins"].round(3), result["beside"].round(3), result["rouge"].round(3))
             display(plot_results(result["wins"], result["ranking"]))
 
     button = widgets.Button(description="Refresh results")

@@ -19,6 +19,7 @@ from dialogsum_lab.config import TrainConfig
 from dialogsum_lab.data import is_hub_id
 from dialogsum_lab.endpoint_handler import BUNDLED_BASE, JSON, MAX_DIALOGUES
 from dialogsum_lab.errors import UserError
+from dialogsum_lab.files import own_file
 from dialogsum_lab.methods import PEFT_CONFIGS
 from dialogsum_lab.modeling import model_note
 from dialogsum_lab.runs import RunLayout
@@ -92,6 +93,9 @@ def serving_archive(run: Path, out: Path) -> Path:
         raise UserError(f"{run} is not a finished training run (no train_metrics.json or model/): finish it before "
                         "deploying it.")
     config = TrainConfig.load(layout.file(RunLayout.CONFIG))
+    for path in [layout.file(n) for n in SERVED_FILES if layout.file(n).exists()] + list(layout.model.rglob("*")):
+        if path.is_symlink() or path.is_file():  # what goes into the archive is the run's own, no link out of it
+            own_file(path, run)
     with tempfile.TemporaryDirectory(prefix="dialogsum-code-") as code:
         wheel = build_wheel(Path(code))
         (Path(code) / "requirements.txt").write_text(f"{CODE_DIR}/{wheel.name}\n")
