@@ -75,9 +75,8 @@ def words(text: str) -> set[str]:
 
 def content_words(text: str) -> set[str]:
     """The words of `text` that carry content: not a stopword (numbers are content)."""
-    stop = _stopwords()
-    return {_norm(w) for w in WORD.findall(_numbers_as_digits(SPEAKER_TAG.sub(" ", text)))
-            if w.lower() not in stop or w.lower() in NUMBER_WORDS}
+    stop = _stopwords()  # number words are not among them
+    return {_norm(w) for w in WORD.findall(_numbers_as_digits(SPEAKER_TAG.sub(" ", text))) if w.lower() not in stop}
 
 
 def detail_words(text: str) -> list[str]:
