@@ -17,10 +17,11 @@ from common import parser, print_table, save
 
 from dialogsum_lab.baselines import with_baselines
 from dialogsum_lab.config import DEFAULT_PRESET
+from dialogsum_lab.details import DETAIL_COLUMNS
 from dialogsum_lab.evaluation import evaluate_model, load_eval_split
 from dialogsum_lab.experiments import ensure_run
 from dialogsum_lab.files import read_json, read_jsonl
-from dialogsum_lab.findings import DETAIL_COLUMNS, details_frame
+from dialogsum_lab.findings import details_frame
 from dialogsum_lab.modeling import load_trained
 from dialogsum_lab.preset import Preset
 from dialogsum_lab.reporting import compare_runs, load_system, significance_frame

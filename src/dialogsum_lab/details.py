@@ -28,6 +28,7 @@ import numpy as np
 from nltk.stem import porter
 
 from dialogsum_lab.config import BOOTSTRAP_SAMPLES
+from dialogsum_lab.metrics import bootstrap_ci
 
 SPEAKER_TAG = re.compile(r"#Person\d+#")
 WORD = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)?|\d+(?:[.,:]\d+)*")
@@ -44,6 +45,7 @@ ARTICLE = re.compile(r"^(?:a|an|the)\s+")
 METRIC_KEYS = {"supported_recall": "details kept", "unsupported": "unsupported details"}
 FACT_KEYS = {"fact_recall": "key facts stated", "wrong": "summaries with a wrong fact",
              "fully_correct": "fully correct summaries"}
+DETAIL_COLUMNS = METRIC_KEYS | FACT_KEYS  # every view, in the order tables show them
 
 
 @lru_cache(maxsize=1)
@@ -68,15 +70,19 @@ def _norm(word: str) -> str:
     return NUMBER_WORDS.get(lower) or _STEMMER.stem(lower)
 
 
+def _tokens(text: str) -> list[str]:
+    return WORD.findall(_numbers_as_digits(SPEAKER_TAG.sub(" ", text)))
+
+
 def words(text: str) -> set[str]:
     """Every word of `text` as compared here: lower case, stemmed, number words as digits, speaker tags gone."""
-    return {_norm(w) for w in WORD.findall(_numbers_as_digits(SPEAKER_TAG.sub(" ", text)))}
+    return {_norm(w) for w in _tokens(text)}
 
 
 def content_words(text: str) -> set[str]:
     """The words of `text` that carry content: not a stopword (numbers are content)."""
     stop = _stopwords()  # number words are not among them
-    return {_norm(w) for w in WORD.findall(_numbers_as_digits(SPEAKER_TAG.sub(" ", text))) if w.lower() not in stop}
+    return {_norm(w) for w in _tokens(text) if w.lower() not in stop}
 
 
 def detail_words(text: str) -> list[str]:
@@ -149,8 +155,6 @@ def example_details(summary: str, dialogue: str, references: Sequence[str], fact
 
 
 def _mean_ci(values: Sequence[float], samples: int, seed: int) -> dict:
-    from dialogsum_lab.metrics import bootstrap_ci
-
     array = np.asarray(values, dtype=float)
     low, high = bootstrap_ci(array, samples, seed)
     return {"mean": float(array.mean()) if len(array) else float("nan"), "ci_low": low, "ci_high": high,

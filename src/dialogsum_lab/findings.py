@@ -8,10 +8,9 @@ shape of a summary, which a lookup of the nearest training summary has too (`bas
 import numpy as np
 import pandas as pd
 
-from dialogsum_lab.details import FACT_KEYS, METRIC_KEYS, detail_rows, per_example
+from dialogsum_lab.details import DETAIL_COLUMNS, detail_rows, per_example
 from dialogsum_lab.metrics import BOOTSTRAP_SAMPLES, PRIMARY_VIEW, paired_bootstrap, per_example_scores
 
-DETAIL_COLUMNS = {**METRIC_KEYS, **FACT_KEYS}
 HIGHER_IS_BETTER = {"supported_recall": True, "unsupported": False, "fact_recall": True, "wrong": False,
                     "fully_correct": True}
 

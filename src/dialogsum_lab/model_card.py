@@ -21,8 +21,8 @@ from dialogsum_lab.config import (
     TrainConfig,
 )
 from dialogsum_lab.data import is_hub_id
+from dialogsum_lab.details import DETAIL_COLUMNS
 from dialogsum_lab.files import read_json
-from dialogsum_lab.findings import DETAIL_COLUMNS
 from dialogsum_lab.methods import METHOD_SETTINGS, PEFT_CONFIGS
 from dialogsum_lab.metrics import COURSE_VIEW, ROUGE_TYPES
 from dialogsum_lab.modeling import model_note

@@ -154,7 +154,7 @@ def finish_run(session: Session, trainer, config, run_dir: Path, reuse: bool, ov
 def scores(comparison: str | Path | pd.DataFrame) -> pd.DataFrame:
     """A comparison (comparison.csv or its folder) as one compact row per system: each score with its interval, and
     the detail view's shares (details.py) where the comparison has them."""
-    from dialogsum_lab.findings import DETAIL_COLUMNS
+    from dialogsum_lab.details import DETAIL_COLUMNS
 
     table = comparison if isinstance(comparison, pd.DataFrame) else _comparison_table(comparison)
     frame = pd.DataFrame({t: [f"{m:.4f} {ci}" for m, ci in zip(table[t], table[f"{t}_ci"], strict=True)]

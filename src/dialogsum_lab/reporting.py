@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from dialogsum_lab.details import DETAIL_COLUMNS
 from dialogsum_lab.errors import UserError
 from dialogsum_lab.files import read_json, read_jsonl, weights_fingerprint
 from dialogsum_lab.metrics import (
@@ -41,11 +42,9 @@ def rouge_table(metrics: dict, title: str = "") -> str:
 
 def details_line(metrics: dict) -> str:
     """The detail view of one evaluation in a line: what ROUGE does not show (details.py)."""
-    from dialogsum_lab.details import FACT_KEYS, METRIC_KEYS
-
     block = metrics["details"]
     shown = [f"{label} {block[key]['mean']:.1%} [{block[key]['ci_low']:.1%}, {block[key]['ci_high']:.1%}]"
-             for key, label in {**METRIC_KEYS, **FACT_KEYS}.items() if key in block and block[key]["n"]]
+             for key, label in DETAIL_COLUMNS.items() if key in block and block[key]["n"]]
     return "Details (details.py): " + "; ".join(shown)
 
 

@@ -12,8 +12,9 @@ from pathlib import Path
 import pandas as pd
 
 from dialogsum_lab.config import BOOTSTRAP_SAMPLES, MAX_DIALOGUE_CHARACTERS, REVIEW_DIALOGUES
+from dialogsum_lab.details import DETAIL_COLUMNS
 from dialogsum_lab.errors import UserError
-from dialogsum_lab.findings import DETAIL_COLUMNS, detail_values
+from dialogsum_lab.findings import detail_values
 from dialogsum_lab.metrics import PRIMARY_VIEW, per_example_scores
 from dialogsum_lab.reporting import check_comparable, load_system, scored_folder
 from dialogsum_lab.review_stats import agreement, preferences, ranking, rouge_agreement, win_rates
